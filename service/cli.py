@@ -1,0 +1,74 @@
+"""The `papers` console script: a thin layer over the library.
+
+Each area's subcommands live in ``service/commands/<area>.py``. The one error handler
+below turns :class:`indexer.errors.PapersError` into ``error: <message>`` on stderr and
+the error's exit code; nothing user-caused ends in a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from indexer.errors import PapersError
+from indexer.settings import get_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="papers")
+def cli() -> None:
+    """papers: search and recommendation for arXiv papers.
+
+    Configuration comes from PAPERS_* environment variables (see README).
+    """
+    settings = get_settings()
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.group("eval")
+def eval_group() -> None:
+    """Measure retrieval and keyphrase quality on BEIR / keyphrase collections."""
+
+
+def _register() -> None:
+    from service.commands import bench, build, data, eval_keyphrases, eval_retrieval, keywords, search, serve
+
+    for module in (data, build, search, serve, keywords, bench):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+    for module in (eval_retrieval, eval_keyphrases):
+        for command in module.COMMANDS:
+            eval_group.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="papers", standalone_mode=False)
+    except PapersError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as e:
+        click.echo(f"error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
+        sys.exit(6)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""`papers` subcommands, one module per area; service/cli.py registers them."""

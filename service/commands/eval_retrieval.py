@@ -1,0 +1,5 @@
+"""`papers` subcommands: eval_retrieval (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+COMMANDS: list = []
