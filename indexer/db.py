@@ -44,3 +44,23 @@ def engine_for(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_migrated: set[str] = set()
+
+
+def open_database(settings) -> Engine:
+    """Engine for ``settings`` with the schema brought to head once per process.
+
+    Every entry point (CLI commands, the service, the builder) goes through here, so a
+    fresh data directory just works and an old one is migrated before use.
+    """
+    from indexer.migrate import is_up_to_date, upgrade
+
+    url = settings.resolved_database_url
+    engine = engine_for(url)
+    if url not in _migrated:
+        if not is_up_to_date(engine):
+            upgrade(engine)
+        _migrated.add(url)
+    return engine

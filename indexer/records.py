@@ -29,6 +29,8 @@ def is_valid_arxiv_id(value: str) -> bool:
 
 def normalize_arxiv_id(value: str) -> str:
     """``arXiv:2401.01234v2`` / an abs or pdf URL → ``2401.01234``. Raises InvalidRecord."""
+    if NEW_ID_RE.match(value):  # already normal: the common case on bulk ingest
+        return value
     v = value.strip()
     m = _URL_RE.match(v)
     if m:
@@ -52,7 +54,44 @@ _WS_RE = re.compile(r"\s+")
 
 
 def clean_text(value: str | None) -> str:
-    return _WS_RE.sub(" ", value or "").strip()
+    """Collapse whitespace runs to one space (and strip).
+
+    On ingest's hot path, so: text that is already clean (every whitespace character
+    other than a single inner space is non-printable, hence the ``isprintable`` test)
+    is returned as is; otherwise ``str.split()``, which splits on exactly the
+    characters ``\\s`` matches, several times faster than a regex substitution.
+    """
+    if not value:
+        return ""
+    if value.isprintable() and "  " not in value and value[0] != " " and value[-1] != " ":
+        return value
+    return " ".join(value.split())
+
+
+def clean_texts(values: list[str]) -> list[str]:
+    """``clean_text`` of each value, empty ones dropped.
+
+    Fast path for the common case (a list that is already clean, e.g. authors on bulk
+    ingest): one check over the joined string instead of a Python call per item.
+    """
+    try:
+        joined = "\x00".join(values)
+    except TypeError:
+        joined = None
+    if (
+        joined
+        and joined.replace("\x00", "a").isprintable()
+        and "  " not in joined
+        and " \x00" not in joined
+        and "\x00 " not in joined
+        and "\x00\x00" not in joined
+        and joined[0] != " "
+        and joined[-1] != " "
+        and joined[0] != "\x00"
+        and joined[-1] != "\x00"
+    ):
+        return list(values)
+    return [a for a in (clean_text(a) for a in values) if a]
 
 
 @dataclass
@@ -81,7 +120,7 @@ class PaperRecord:
         if not self.title and not self.withdrawn:
             raise InvalidRecord(f"{self.id}: record without title")
         self.categories = [c for c in (c.strip() for c in self.categories) if c]
-        self.authors = [a for a in (clean_text(a) for a in self.authors) if a]
+        self.authors = clean_texts(self.authors)
         if self.updated is not None and self.updated < self.published:
             self.updated = None
         return self

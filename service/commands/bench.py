@@ -1,5 +1,63 @@
-"""`papers` subcommands: bench (placeholder until its issue lands)."""
+"""`papers bench`: the benchmark suite (benchmarks/harness.py) from the command line.
+
+The suite lives in the repository's ``benchmarks/`` folder (not installed as a package),
+so this command works from a source checkout; it says so instead of failing obscurely.
+"""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+import sys
+from pathlib import Path
+
+import click
+
+from indexer.errors import InvalidInput
+from indexer.settings import get_settings
+
+REPO = Path(__file__).resolve().parents[2]
+CHOICES = ("sample", "10k", "100k", "1m")
+
+
+def _harness():
+    if not (REPO / "benchmarks" / "harness.py").exists():
+        raise InvalidInput("benchmarks/ not found: run `papers bench` from a source checkout")
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from benchmarks import harness
+
+    return harness
+
+
+@click.command("bench")
+@click.option("--corpus", type=click.Choice(CHOICES), default="sample", show_default=True,
+              help="sample = bundled 8k; 10k/100k = ../shared real papers; 1m = 100k real + 900k recombined")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where report.md and report.json go [default: <work>/reports/<corpus>]")
+@click.option("--work", "work_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Scratch space for corpora, databases and indexes [default: $PAPERS_DATA_DIR/bench]")
+@click.option("--quick", is_flag=True, help="Small query and document counts: the whole suite in a minute or two")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only these benches (repeatable), e.g. --only tokenizer")
+def bench_command(corpus: str, out_dir: Path | None, work_dir: Path | None, quick: bool, only: tuple[str, ...]) -> None:
+    """Measure speed and memory; write report.md and report.json.
+
+    Benches: tokenizer, ingest, ingest-files, build, search, rank-bm25, engine, related, keywords,
+    embeddings, vectors, service, nightly. Each speed figure sits beside a baseline
+    measured in the same run; targets are listed PASS/FAIL at the top of report.md.
+    """
+    harness = _harness()
+    bad = [n for n in only if n not in harness.BENCHES]
+    if bad:
+        raise click.BadParameter(f"unknown bench {', '.join(bad)}; choose from {', '.join(harness.BENCHES)}", param_hint="--only")
+    work = work_dir or (get_settings().data_dir / "bench")
+    out = out_dir or (work / "reports" / corpus)
+    try:
+        report = harness.run_suite(corpus, out, work, quick=quick, only=only, log=lambda s: click.echo(s, err=True))
+    except FileNotFoundError as e:
+        raise InvalidInput(str(e)) from e
+    for t in report["targets"]:
+        res = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
+        click.echo(f"{res}  {t['target']}: {t['value']} {t['unit']} ({t['op']} {t['limit']})")
+    click.echo(f"wrote {out / 'report.md'} and {out / 'report.json'}")
+
+
+COMMANDS: list[click.Command] = [bench_command]

@@ -1,0 +1,183 @@
+"""Ingest throughput and memory: JSONL and Kaggle import into SQLite (issue #3 targets:
+>= 20,000 papers/s, peak RSS < 500 MB whatever the file size).
+
+Each measurement runs in a fresh interpreter (peak RSS is a per-process high-water
+mark) on a fresh data directory:
+
+* ``jsonl``        ``ingest_jsonl`` of the corpus (default: the shared 100k papers.jsonl.gz)
+* ``jsonl_again``  the same file again (idempotent pass: everything unchanged)
+* ``kaggle``       ``ingest_kaggle`` of the same papers rendered as Kaggle snapshot lines
+* ``jsonl_small``  a 10% slice, to show memory does not grow with the file
+* ``baseline``     the cheapest import that could work, measured in the same run on the
+                   same file: json.loads + plain sqlite3 executemany INSERT of the rows
+                   (no validation, no upsert, no categories table). ``ratio_vs_baseline``
+                   survives a busy machine better than absolute rates do.
+
+Usage: ``python benchmarks/bench_ingest.py [--corpus PATH] [--limit N] [--json]``.
+``bench_ingest(...) -> dict`` is what a ``papers bench`` harness calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CORPUS = ROOT.parent / "shared" / "data" / "arxiv" / "papers.jsonl.gz"
+SAMPLE = ROOT / "indexer" / "data" / "sample-papers.jsonl.gz"
+
+
+def _child(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object as its last line."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+_OURS = r"""
+import json, resource, sys, time
+from pathlib import Path
+from indexer.settings import Settings
+from indexer.store import open_database
+kind, path, data_dir, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+settings = Settings(data_dir=Path(data_dir))
+open_database(settings)
+if kind == "kaggle":
+    from indexer.ingest.kaggle import ingest_kaggle as ingest
+else:
+    from indexer.ingest.jsonl import ingest_jsonl as ingest
+result = {}
+for i in range(repeat):
+    c0, t0 = time.process_time(), time.perf_counter()
+    r = ingest(settings, path, progress=False)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    key = "" if i == 0 else "_again"
+    result.update({
+        "rows" + key: r.records, "inserted" + key: r.inserted, "unchanged" + key: r.unchanged,
+        "skipped" + key: r.skipped, "seconds" + key: round(wall, 2),
+        "rows_per_s" + key: round(r.records / wall, 1), "rows_per_cpu_s" + key: round(r.records / cpu, 1),
+    })
+db = Path(data_dir) / "papers.db"
+result["db_mb"] = round(db.stat().st_size / 1e6, 1)
+result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+print(json.dumps(result))
+"""
+
+_BASELINE = r"""
+import gzip, json, resource, sqlite3, sys, time
+path, db = sys.argv[1], sys.argv[2]
+conn = sqlite3.connect(db)
+conn.execute("PRAGMA journal_mode=WAL"); conn.execute("PRAGMA synchronous=NORMAL")
+conn.execute("CREATE TABLE papers (id TEXT PRIMARY KEY, title TEXT, abstract TEXT, authors TEXT, categories TEXT, published TEXT, updated TEXT)")
+c0, t0 = time.process_time(), time.perf_counter()
+n, batch = 0, []
+opener = gzip.open if path.endswith(".gz") else open
+with opener(path, "rb") as f:
+    for line in f:
+        r = json.loads(line)
+        batch.append((r["id"], r["title"], r["abstract"], json.dumps(r["authors"]), json.dumps(r["categories"]), r["published"], r.get("updated")))
+        if len(batch) >= 2000:
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO papers VALUES (?,?,?,?,?,?,?)", batch)
+            n += len(batch); batch = []
+if batch:
+    with conn:
+        conn.executemany("INSERT OR REPLACE INTO papers VALUES (?,?,?,?,?,?,?)", batch)
+    n += len(batch)
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"rows": n, "seconds": round(wall, 2), "rows_per_s": round(n / wall, 1),
+                  "rows_per_cpu_s": round(n / cpu, 1),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+"""
+
+
+def _slice(src: Path, dst: Path, limit: int | None) -> int:
+    n = 0
+    with gzip.open(src, "rb") as fin, gzip.open(dst, "wb", compresslevel=1) as fout:
+        for line in itertools.islice(fin, limit):
+            fout.write(line)
+            n += 1
+    return n
+
+
+def _as_kaggle(src: Path, dst: Path) -> None:
+    """The same papers as Kaggle snapshot lines (versions, authors_parsed, string categories)."""
+
+    def created(day: str) -> str:
+        return format_datetime(datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC), usegmt=True)
+
+    with gzip.open(src, "rt", encoding="utf-8") as fin, gzip.open(dst, "wt", encoding="utf-8", compresslevel=1) as fout:
+        for line in fin:
+            r = json.loads(line)
+            versions = [{"version": "v1", "created": created(r["published"])}]
+            if r.get("updated"):
+                versions.append({"version": "v2", "created": created(r["updated"])})
+            parsed = [[a.rsplit(" ", 1)[-1], a.rsplit(" ", 1)[0] if " " in a else "", ""] for a in r["authors"]]
+            fout.write(json.dumps({
+                "id": r["id"], "submitter": r["authors"][0], "authors": ", ".join(r["authors"]),
+                "title": r["title"], "comments": None, "journal-ref": None, "doi": None, "report-no": None,
+                "categories": " ".join(r["categories"]), "license": None, "abstract": "  " + r["abstract"] + "\n",
+                "versions": versions, "update_date": r.get("updated") or r["published"], "authors_parsed": parsed,
+            }) + "\n")
+
+
+def bench_ingest(corpus: Path | None = None, limit: int | None = None, work: Path | None = None) -> dict:
+    """Figures for the JSONL / Kaggle import (see module doc); each part in its own process."""
+    corpus = Path(corpus) if corpus else (SHARED_CORPUS if SHARED_CORPUS.is_file() else SAMPLE)
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=work) as tmp:
+        t = Path(tmp)
+        src = t / "corpus.jsonl.gz"
+        rows = _slice(corpus, src, limit)
+        small = t / "small.jsonl.gz"
+        _slice(src, small, max(1, rows // 10))
+        kaggle = t / "kaggle.json.gz"
+        _as_kaggle(src, kaggle)
+        out: dict = {"corpus": str(corpus), "rows": rows, "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
+        out["baseline"] = _child(_BASELINE, str(src), str(t / "baseline.db"))
+        out["jsonl"] = _child(_OURS, "jsonl", str(src), str(t / "jsonl"), "2")
+        out["kaggle"] = _child(_OURS, "kaggle", str(kaggle), str(t / "kaggle"), "1")
+        out["jsonl_small"] = _child(_OURS, "jsonl", str(small), str(t / "small"), "1")
+    base = out["baseline"]["rows_per_s"]
+    out["ratio_vs_baseline"] = round(out["jsonl"]["rows_per_s"] / base, 3) if base else None
+    out["targets"] = {
+        "rows_per_s_min": 20000,
+        "peak_rss_mb_max": 500,
+        "jsonl_rows_per_s_ok": out["jsonl"]["rows_per_s"] >= 20000,
+        "kaggle_rows_per_s_ok": out["kaggle"]["rows_per_s"] >= 20000,
+        "rss_ok": max(out["jsonl"]["peak_rss_mb"], out["kaggle"]["peak_rss_mb"]) < 500,
+    }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", type=Path, default=None, help="JSONL(.gz) corpus (default: shared 100k papers)")
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N papers")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    r = bench_ingest(args.corpus, args.limit)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return
+    print(f"corpus {r['corpus']} ({r['rows']:,} papers), {r['cpus']} CPUs, load avg {r['load_avg'][0]:.1f}")
+    for name in ("baseline", "jsonl", "kaggle", "jsonl_small"):
+        f = r[name]
+        line = (f"{name:12s} {f['rows_per_s']:>10,.0f} rows/s wall  {f['rows_per_cpu_s']:>10,.0f} rows/CPU-s"
+                f"  peak RSS {f['peak_rss_mb']:6.1f} MB")
+        if "rows_per_s_again" in f:
+            line += f"  (again, all unchanged: {f['rows_per_s_again']:,.0f} rows/s)"
+        print(line)
+    print(f"ratio jsonl/baseline {r['ratio_vs_baseline']}; targets: {r['targets']}")
+
+
+if __name__ == "__main__":
+    main()

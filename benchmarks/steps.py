@@ -1,0 +1,216 @@
+"""Benchmark steps that run in their own interpreter so their peak memory is their own.
+
+    python -m benchmarks.steps STEP '<json args>'
+
+Each step prints one JSON object (its figures, including ``peak_rss_mb``) as the last
+line of stdout. The harness (:mod:`benchmarks.harness`) calls them through
+:func:`benchmarks.measure.run_step`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+from benchmarks.measure import peak_rss_mb
+
+BATCH = 2000
+
+
+def _settings(data_dir: str, **kw):
+    from indexer.settings import Settings
+
+    values = {"data_dir": Path(data_dir), "embedding_model": "fake", "multilingual_model": "", "online_fetch": False}
+    values.update(kw)
+    return Settings(**values)
+
+
+def _records(path: str, start: int = 0, stop: int | None = None) -> Iterator[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i < start:
+                continue
+            if stop is not None and i >= stop:
+                return
+            yield json.loads(line)
+
+
+def _count(path: str) -> int:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return sum(1 for _ in fh)
+
+
+def _paper_record(r: dict):
+    from indexer.records import PaperRecord
+
+    return PaperRecord(
+        id=r["id"], title=r["title"], abstract=r["abstract"], authors=list(r.get("authors") or []),
+        categories=list(r.get("categories") or []), published=date.fromisoformat(r["published"]),
+        updated=date.fromisoformat(r["updated"]) if r.get("updated") else None,
+    )
+
+
+def _batches(it: Iterator, size: int = BATCH) -> Iterator[list]:
+    batch: list = []
+    for x in it:
+        batch.append(x)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _du_mb(path: Path) -> float:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += (Path(root) / f).stat().st_size
+            except OSError:
+                pass
+    return round(total / 1e6, 1)
+
+
+def step_ingest(a: dict) -> dict:
+    """upsert_papers over records [0, stop) into the settings' database."""
+    from indexer.db import open_database
+    from indexer.store import upsert_papers
+
+    settings = _settings(a["data_dir"])
+    engine = open_database(settings)
+    t0 = time.perf_counter()
+    n = inserted = 0
+    for batch in _batches(_records(a["corpus"], 0, a.get("stop"))):
+        counts = upsert_papers(engine, [_paper_record(r) for r in batch], batch_size=BATCH)
+        n += len(batch)
+        inserted += counts.inserted
+    sec = time.perf_counter() - t0
+    db = Path(a["data_dir"]) / "papers.db"
+    return {"rows": n, "inserted": inserted, "seconds": round(sec, 2), "rows_per_s": round(n / sec, 1),
+            "db_mb": round(db.stat().st_size / 1e6, 1) if db.exists() else None, "peak_rss_mb": peak_rss_mb()}
+
+
+def step_ingest_baseline(a: dict) -> dict:
+    """Baseline: plain SQLAlchemy Core executemany INSERT of the same rows into a bare table."""
+    import sqlalchemy as sa
+
+    path = Path(a["work"]) / "baseline.db"
+    path.unlink(missing_ok=True)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    md = sa.MetaData()
+    t = sa.Table(
+        "papers", md, sa.Column("id", sa.String, primary_key=True), sa.Column("title", sa.Text),
+        sa.Column("abstract", sa.Text), sa.Column("authors", sa.JSON), sa.Column("categories", sa.JSON),
+        sa.Column("published", sa.String),
+    )
+    md.create_all(engine)
+    t0 = time.perf_counter()
+    n = 0
+    for batch in _batches(_records(a["corpus"], 0, a.get("stop"))):
+        rows = [{k: r[k] for k in ("id", "title", "abstract", "authors", "categories", "published")} for r in batch]
+        with engine.begin() as conn:
+            conn.execute(t.insert(), rows)
+        n += len(rows)
+    sec = time.perf_counter() - t0
+    engine.dispose()
+    path.unlink(missing_ok=True)
+    return {"rows": n, "seconds": round(sec, 2), "rows_per_s": round(n / sec, 1), "peak_rss_mb": peak_rss_mb()}
+
+
+def step_bm25(a: dict) -> dict:
+    """Build the BM25 index from corpus records [0, stop) into the settings' index dir."""
+    from indexer.bm25 import BM25Index, IndexedDoc
+    from indexer.build import bm25_path
+
+    settings = _settings(a["data_dir"])
+    path = bm25_path(settings)
+    t0 = time.perf_counter()
+    index = BM25Index.open(path)
+    n = 0
+    for batch in _batches(_records(a["corpus"], 0, a.get("stop")), 5000):
+        docs = [
+            IndexedDoc(
+                id=r["id"], title=r["title"], abstract=r["abstract"], authors=list(r.get("authors") or []),
+                categories=list(r.get("categories") or []), published=date.fromisoformat(r["published"]),
+                updated=date.fromisoformat(r["updated"]) if r.get("updated") else None,
+            )
+            for r in batch
+        ]
+        n += index.upsert(docs)
+    index.commit()
+    sec = time.perf_counter() - t0
+    return {"docs": n, "seconds": round(sec, 2), "docs_per_s": round(n / sec, 1), "index_mb": _du_mb(path),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def step_publish(a: dict) -> dict:
+    """Publish a manifest over an index built by step_bm25 (the 1M path, keywords skipped)."""
+    from indexer.build import max_seq
+    from indexer.db import open_database
+    from indexer.manifest import Manifest, read_manifest, write_manifest
+
+    settings = _settings(a["data_dir"])
+    prev = read_manifest(settings.index_dir) if (settings.index_dir / "manifest.json").exists() else None
+    m = Manifest(version=(prev.version if prev else 0) + 1, built_seq=max_seq(open_database(settings)), docs=a["docs"])
+    write_manifest(settings.index_dir, m)
+    return {"version": m.version, "built_seq": m.built_seq, "peak_rss_mb": peak_rss_mb()}
+
+
+def step_build(a: dict) -> dict:
+    """indexer.build.build over everything ingested (BM25 + keywords [+ fake embeddings])."""
+    from indexer.build import build
+
+    settings = _settings(a["data_dir"])
+    t0 = time.perf_counter()
+    report = build(settings, embeddings=bool(a.get("embeddings")), progress=False)
+    sec = time.perf_counter() - t0
+    return {"seconds": round(sec, 2), "docs": report.docs, "indexed": report.indexed, "keywords": report.keywords,
+            "index_mb": _du_mb(settings.index_dir), "peak_rss_mb": peak_rss_mb()}
+
+
+def step_nightly(a: dict) -> dict:
+    """A nightly increment without network: upsert records [start, stop) and build incrementally."""
+    from indexer.build import build
+    from indexer.db import open_database
+    from indexer.store import upsert_papers
+
+    settings = _settings(a["data_dir"])
+    engine = open_database(settings)
+    t0 = time.perf_counter()
+    recs = [_paper_record(r) for r in _records(a["corpus"], a["start"], a.get("stop"))]
+    counts = upsert_papers(engine, recs, batch_size=BATCH)
+    t1 = time.perf_counter()
+    report = build(settings, embeddings=False, progress=False)
+    t2 = time.perf_counter()
+    return {"papers": len(recs), "inserted": counts.inserted, "upsert_s": round(t1 - t0, 2),
+            "build_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2), "indexed": report.indexed,
+            "keywords": report.keywords, "docs": report.docs, "peak_rss_mb": peak_rss_mb()}
+
+
+def step_count(a: dict) -> dict:
+    return {"records": _count(a["corpus"]), "peak_rss_mb": peak_rss_mb()}
+
+
+STEPS = {name[len("step_"):].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("step_")}
+
+
+def main() -> None:
+    step, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
+    result = STEPS[step](json.loads(raw))
+    # CPU seconds (user + system, all threads) next to wall seconds: on a shared machine the
+    # wall time says how long it took, the CPU time how much work it is
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_s"] = round(ru.ru_utime + ru.ru_stime, 2)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,443 @@
+"""BM25 over titles and abstracts, served by tantivy, fed with our own tokenizer's terms.
+
+Why this engine (measurements in docs/bm25-engine.md): tantivy gives BM25 scoring,
+positions for phrases, incremental add/delete, segment merges and an on-disk index that
+opens in milliseconds, all in compiled code. Text analysis stays ours: each field holds
+:mod:`indexer.tokenizer` terms joined by spaces and tantivy's built-in ``whitespace``
+analyser only splits them, so jieba, stemming and compound handling are identical for
+documents, queries, keywords and the rank-bm25 reference.
+
+Fields: ``id`` (raw, stored: upsert/delete by id), ``title_t`` and ``abstract_t``
+(terms with positions), ``authors_t`` (author terms, a ``|`` between authors so a quoted
+name cannot match across two people), ``cats`` (canonical categories plus their archives,
+one raw term each), ``published`` (i64 ``yyyymmdd``, fast: date ranges and date order).
+
+Scoring of free words: ``title_boost × BM25(title) + BM25(abstract)`` per term, each field
+with its own length normalisation (k1=1.2, b=0.75, tantivy's defaults).
+
+Concurrency: only one writer may exist per index (tantivy's lock file), so the writer is
+opened lazily by the first ``upsert``/``delete`` and released by ``commit``/``rollback``;
+readers (``readonly=True``, the web service) never take it. Searching is thread-safe: each call takes a fresh searcher from the
+shared reader; :meth:`reload` makes new commits visible.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import tantivy
+from tantivy import Occur, Query
+
+from indexer.catexpr import CategoryExpr, category_terms
+from indexer.errors import IndexUnavailable, InvalidQuery, StorageError
+from indexer.query import TEXT, Atom, Clause, ParsedQuery
+from indexer.tokenizer import TOKENIZER_VERSION, Tokenizer, author_terms, default_tokenizer
+
+log = logging.getLogger(__name__)
+
+TITLE_BOOST = 0.5  # measured on SciFact and zh_en_dev, see docs/bm25-engine.md
+AUTHOR_SEP = "|"
+SORTS = ("relevance", "date")
+SCHEMA_VERSION = 1
+STAMP_FILE = "papers-bm25.json"  # which tokenizer/schema wrote the terms in this index
+_FIELD_OF = {"ti": ("title_t",), "abs": ("abstract_t",), TEXT: ("title_t", "abstract_t"), "au": ("authors_t",),
+             "cat": ("cats",), "id": ("id",)}
+
+
+@dataclass
+class IndexedDoc:
+    """What the index needs of a paper (the database keeps the rest)."""
+
+    id: str
+    title: str
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    published: date | None = None
+    updated: date | None = None
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    id: str
+    score: float
+
+
+@dataclass
+class LexicalResult:
+    total: int
+    hits: list[LexicalHit]
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("title_t", stored=False, tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field("abstract_t", stored=False, tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field("authors_t", stored=False, tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field("cats", stored=False, fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("published", stored=False, indexed=True, fast=True)
+    return sb.build()
+
+
+def _write_stamp(path: Path) -> None:
+    tmp = path / (STAMP_FILE + ".tmp")
+    tmp.write_text(json.dumps({"tokenizer_version": TOKENIZER_VERSION, "schema_version": SCHEMA_VERSION}))
+    os.replace(tmp, path / STAMP_FILE)
+
+
+def _yyyymmdd(d: date | None) -> int:
+    return d.year * 10000 + d.month * 100 + d.day if d else 0
+
+
+class BM25Index:
+    """A tantivy index under ``path``. Use :meth:`open`."""
+
+    def __init__(self, path: Path, index: tantivy.Index, *, readonly: bool, title_boost: float,
+                 tokenizer: Tokenizer, writer_heap: int):
+        self.path = path
+        self.readonly = readonly
+        self.title_boost = float(title_boost)
+        self.tokenizer = tokenizer
+        self._index = index
+        self._schema = index.schema
+        self._writer: tantivy.IndexWriter | None = None
+        self._writer_heap = writer_heap
+        self._lock = threading.Lock()
+        self._df_cache: dict[str, int] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False, title_boost: float = TITLE_BOOST,
+             tokenizer: Tokenizer | None = None, writer_heap: int = 128_000_000) -> BM25Index:
+        """Open the index at ``path``, creating it when missing (unless ``readonly``)."""
+        path = Path(path)
+        try:
+            exists = (path / "meta.json").exists()
+            if exists:
+                index = tantivy.Index.open(str(path))
+            elif readonly:
+                raise IndexUnavailable(f"no BM25 index at {path}: run `papers build`")
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                index = tantivy.Index(_schema(), path=str(path))
+                _write_stamp(path)
+        except (OSError, ValueError) as e:
+            raise StorageError(f"cannot open BM25 index at {path}: {e}") from e
+        try:
+            index.config_reader(reload_policy="Manual")
+        except ValueError:
+            pass
+        ix = cls(path, index, readonly=readonly, title_boost=title_boost,
+                 tokenizer=tokenizer or default_tokenizer(), writer_heap=writer_heap)
+        if ix.stale:
+            log.warning("BM25 index at %s was built by another tokenizer/schema version: rebuild it in full", path)
+        return ix
+
+    @property
+    def stale(self) -> bool:
+        """True when the index was written by another tokenizer or schema version: its terms
+        may not match today's query terms, so the builder should re-index everything."""
+        try:
+            stamp = json.loads((self.path / STAMP_FILE).read_text())
+        except (OSError, ValueError):
+            return True
+        return stamp.get("tokenizer_version") != TOKENIZER_VERSION or stamp.get("schema_version") != SCHEMA_VERSION
+
+    def mark_current(self) -> None:
+        """Record that every document now carries today's terms (after a full re-index)."""
+        _write_stamp(self.path)
+
+    def reload(self) -> None:
+        """See the latest commit (made by this or another process)."""
+        self._index.reload()
+        self._df_cache = {}
+
+    def close(self) -> None:
+        """Release the writer and its lock; uncommitted writes are dropped (as rollback)."""
+        self.rollback()
+
+    # -- writing -------------------------------------------------------------------------
+    def _w(self) -> tantivy.IndexWriter:
+        if self.readonly:
+            raise StorageError("this BM25 index was opened read-only")
+        if self._writer is None:
+            try:
+                self._writer = self._index.writer(heap_size=self._writer_heap, num_threads=1)
+            except ValueError as e:
+                raise StorageError(f"cannot open the BM25 index for writing (another writer?): {e}") from e
+        return self._writer
+
+    def _document(self, d: IndexedDoc) -> tantivy.Document:
+        tok = self.tokenizer.tokenize
+        doc = tantivy.Document()
+        doc.add_text("id", d.id)
+        doc.add_text("title_t", " ".join(tok(d.title or "")))
+        doc.add_text("abstract_t", " ".join(tok(d.abstract or "")))
+        authors = [" ".join(author_terms(a)) for a in (d.authors or [])]
+        doc.add_text("authors_t", f" {AUTHOR_SEP} ".join(a for a in authors if a))
+        for c in category_terms(d.categories or []):
+            doc.add_text("cats", c)
+        doc.add_integer("published", _yyyymmdd(d.published))
+        return doc
+
+    def upsert(self, docs: Iterable[IndexedDoc]) -> int:
+        """Add or replace papers by id (visible after :meth:`commit`). Returns how many."""
+        docs = list(docs)
+        built = [(d.id, self._document(d)) for d in docs]  # tokenise outside the lock
+        with self._lock:
+            w = self._w()
+            for pid, doc in built:
+                w.delete_documents_by_term("id", pid)
+                w.add_document(doc)
+        return len(built)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove papers by id; returns how many of them were in the index."""
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return 0
+        present = self._count(Query.term_set_query(self._schema, "id", ids))
+        with self._lock:
+            w = self._w()
+            for pid in ids:
+                w.delete_documents_by_term("id", pid)
+        return present
+
+    def commit(self) -> None:
+        """Make pending writes durable and visible, then release the writer (and tantivy's
+        lock file) after its merges, so a failed run later in this process can never block the
+        next build; the next write opens a new writer. A no-op when nothing was written."""
+        with self._lock:
+            if self._writer is None:
+                return
+            writer, self._writer = self._writer, None
+            try:
+                writer.commit()
+            finally:
+                writer.wait_merging_threads()
+        self.reload()
+
+    def rollback(self) -> None:
+        """Drop pending (uncommitted) writes and release the writer."""
+        with self._lock:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.rollback()
+                writer.wait_merging_threads()
+
+    # -- statistics ------------------------------------------------------------------------
+    @property
+    def num_docs(self) -> int:
+        return self._index.searcher().num_docs
+
+    def doc_freq(self, term: str) -> int:
+        """Live papers whose title or abstract contains ``term`` (a tokenizer term)."""
+        cached = self._df_cache.get(term)
+        if cached is not None:
+            return cached
+        q = Query.boolean_query([(Occur.Should, self._term("title_t", term)),
+                                 (Occur.Should, self._term("abstract_t", term))])
+        n = self._count(q)
+        if len(self._df_cache) > 500_000:
+            self._df_cache = {}
+        self._df_cache[term] = n
+        return n
+
+    def doc_count_by_category(self) -> dict[str, int]:
+        """Live papers per category term (archives included, e.g. ``cs``)."""
+        res = self._index.searcher().aggregate(Query.all_query(), {"c": {"terms": {"field": "cats", "size": 100000}}})
+        return {b["key"]: int(b["doc_count"]) for b in res.get("c", {}).get("buckets", [])}
+
+    # -- query building -------------------------------------------------------------------------
+    def _term(self, fld: str, term: str) -> Query:
+        return Query.term_query(self._schema, fld, term, index_option="freq")
+
+    def _word(self, term: str, weight: float = 1.0) -> list[tuple[Occur, Query]]:
+        """One free term: title (boosted) and abstract as optional clauses."""
+        out = []
+        if self.title_boost > 0:
+            out.append((Occur.Should, Query.boost_query(self._term("title_t", term), self.title_boost * weight)))
+        abs_q = self._term("abstract_t", term)
+        out.append((Occur.Should, abs_q if weight == 1.0 else Query.boost_query(abs_q, weight)))
+        return out
+
+    def _atom_query(self, a: Atom) -> Query | None:
+        if not a.terms:
+            return None
+        fields = _FIELD_OF[a.field]
+        if a.field == TEXT and self.title_boost <= 0:
+            fields = ("abstract_t",)
+        per_field = []
+        for f in fields:
+            if a.field == "au" and len(a.terms) > 1:
+                q = self._author_query(list(a.terms))
+            elif a.phrase and len(a.terms) > 1:
+                q = Query.phrase_query(self._schema, f, list(a.terms))
+            elif len(a.terms) == 1:
+                q = self._term(f, a.terms[0]) if f not in ("id", "cats") else Query.term_query(self._schema, f, a.terms[0])
+            else:  # hyphen compound in a field ("ti:u-net"): any of its forms
+                q = Query.boolean_query([(Occur.Should, self._term(f, t)) for t in a.terms])
+            if f == "title_t" and a.field == TEXT:
+                q = Query.boost_query(q, self.title_boost)
+            per_field.append(q)
+        if len(per_field) == 1:
+            return per_field[0]
+        return Query.boolean_query([(Occur.Should, q) for q in per_field])
+
+    def _author_query(self, terms: list[str]) -> Query:
+        """``au:"Yann LeCun"`` also matches ``Y. LeCun`` (initials of the given names)."""
+        q = Query.phrase_query(self._schema, "authors_t", terms)
+        initials = [t[0] for t in terms[:-1]] + [terms[-1]]
+        if initials == terms:
+            return q
+        return Query.boolean_query([(Occur.Should, q),
+                                    (Occur.Should, Query.phrase_query(self._schema, "authors_t", initials))])
+
+    def _clause_query(self, c: Clause) -> Query | None:
+        qs = [q for q in (self._atom_query(a) for a in c.atoms) if q is not None]
+        if not qs:
+            return None
+        return qs[0] if len(qs) == 1 else Query.boolean_query([(Occur.Should, q) for q in qs])
+
+    def _filters(self, cats: CategoryExpr | None, date_from: date | None, date_to: date | None) -> list[tuple[Occur, Query]]:
+        out: list[tuple[Occur, Query]] = []
+        if cats is not None and cats.include:
+            inc = Query.term_set_query(self._schema, "cats", list(cats.include))
+            out.append((Occur.Must, Query.const_score_query(inc, 0.0)))
+        if cats is not None and cats.exclude:
+            out.append((Occur.MustNot, Query.term_set_query(self._schema, "cats", list(cats.exclude))))
+        if date_from is not None or date_to is not None:
+            rng = Query.range_query(self._schema, "published", tantivy.FieldType.Integer,
+                                    _yyyymmdd(date_from) if date_from else 0,
+                                    _yyyymmdd(date_to) if date_to else 99991231)
+            out.append((Occur.Must, Query.const_score_query(rng, 0.0)))
+        return out
+
+    def build_query(self, parsed: ParsedQuery, cats: CategoryExpr | None = None, date_from: date | None = None,
+                    date_to: date | None = None) -> Query | None:
+        """The tantivy query for ``parsed`` plus filters; None when nothing can match."""
+        must: list[tuple[Occur, Query]] = []
+        should: list[tuple[Occur, Query]] = []
+        must_not: list[tuple[Occur, Query]] = []
+        seen_free: set[str] = set()
+        for c in parsed.clauses:
+            if c.negated:
+                q = self._clause_query(c)
+                if q is not None:
+                    must_not.append((Occur.MustNot, q))
+            elif c.required:
+                q = self._clause_query(c)
+                if q is None:
+                    continue  # e.g. ti:"the" — only stop words: no constraint
+                must.append((Occur.Must, q))
+            else:
+                for a in c.atoms:
+                    for t in a.terms:
+                        if t not in seen_free:
+                            seen_free.add(t)
+                            should.extend(self._word(t))
+        if not must and not should:
+            if not must_not:
+                return None
+            must.append((Occur.Must, Query.all_query()))
+        if must and should:
+            # words rank but do not filter once something is required
+            must.append((Occur.Should, Query.boolean_query(should)))
+            should = []
+        if should:
+            must.append((Occur.Must, Query.boolean_query(should)))
+        return Query.boolean_query(must + must_not + self._filters(cats, date_from, date_to))
+
+    # -- searching ----------------------------------------------------------------------------
+    def _count(self, q: Query) -> int:
+        return int(self._index.searcher().search(q, limit=1, count=True).count or 0)
+
+    def _run(self, q: Query, *, sort: str, offset: int, limit: int, count: bool = True) -> LexicalResult:
+        if sort not in SORTS:
+            raise InvalidQuery(f"sort must be one of {', '.join(SORTS)}")
+        if offset < 0 or limit < 0:
+            raise InvalidQuery("offset and limit must be ≥ 0")
+        searcher = self._index.searcher()
+        if limit == 0:
+            return LexicalResult(int(searcher.search(q, limit=1, count=True).count or 0) if count else 0, [])
+        if sort == "date":
+            res = searcher.search(q, limit=limit, count=count, order_by_field="published", offset=offset,
+                                  order=tantivy.Order.Desc)
+        else:
+            res = searcher.search(q, limit=limit, count=count, offset=offset)
+        hits = []
+        for score, addr in res.hits:
+            pid = searcher.doc(addr).get_first("id")
+            hits.append(LexicalHit(pid, float(score) if sort == "relevance" else 0.0))
+        return LexicalResult(int(res.count or 0) if count else len(hits), hits)
+
+    def search(self, parsed: ParsedQuery, *, cats: CategoryExpr | None = None, date_from: date | None = None,
+               date_to: date | None = None, sort: str = "relevance", offset: int = 0, limit: int = 10) -> LexicalResult:
+        """Papers matching ``parsed`` and the filters; ``total`` is the exact match count."""
+        q = self.build_query(parsed, cats, date_from, date_to)
+        if q is None:
+            return LexicalResult(0, [])
+        return self._run(q, sort=sort, offset=offset, limit=limit)
+
+    def _bag(self, weighted_terms: Mapping[str, float]) -> list[tuple[Occur, Query]]:
+        """Optional clauses for a weighted bag; a key with spaces ("graph neural") is a
+        phrase of tokenizer terms, so keyphrases can be passed as they are."""
+        should: list[tuple[Occur, Query]] = []
+        for t, w in weighted_terms.items():
+            if not t or not w or w <= 0:
+                continue
+            parts = t.split()
+            if len(parts) == 1:
+                should.extend(self._word(parts[0], float(w)))
+                continue
+            for f, boost in (("title_t", self.title_boost), ("abstract_t", 1.0)):
+                if boost > 0:
+                    should.append((Occur.Should, Query.boost_query(Query.phrase_query(self._schema, f, parts), boost * w)))
+        return should
+
+    def search_terms(self, weighted_terms: Mapping[str, float], *, limit: int = 10, exclude_ids: Sequence[str] = (),
+                     cats: CategoryExpr | None = None, date_from: date | None = None,
+                     date_to: date | None = None) -> list[LexicalHit]:
+        """A boosted OR of tokenizer terms or space-joined term phrases (related papers,
+        recommendations); ``total`` is not counted."""
+        should = self._bag(weighted_terms)
+        if not should or limit <= 0:
+            return []
+        clauses: list[tuple[Occur, Query]] = [(Occur.Must, Query.boolean_query(should))]
+        if exclude_ids:
+            clauses.append((Occur.MustNot, Query.term_set_query(self._schema, "id", list(exclude_ids))))
+        clauses += self._filters(cats, date_from, date_to)
+        return self._run(Query.boolean_query(clauses), sort="relevance", offset=0, limit=limit, count=False).hits
+
+    def score_ids(self, weighted_terms: Mapping[str, float], ids: Sequence[str]) -> dict[str, float]:
+        """BM25 of each of ``ids`` against a weighted bag of terms (0-scoring ids left out)."""
+        should = self._bag(weighted_terms)
+        ids = list(dict.fromkeys(ids))
+        if not should or not ids:
+            return {}
+        q = Query.boolean_query([(Occur.Must, Query.boolean_query(should)),
+                                 (Occur.Must, Query.const_score_query(Query.term_set_query(self._schema, "id", ids), 0.0))])
+        return {h.id: h.score for h in self._run(q, sort="relevance", offset=0, limit=len(ids), count=False).hits}
+
+    def search_tokens(self, tokens: Sequence[str], *, limit: int = 10) -> list[LexicalHit]:
+        """Plain BM25 over already-tokenised terms, each term once, no phrase or field logic:
+        the configuration compared with rank-bm25 in tests/test_bm25_reference.py."""
+        return self.search_terms(dict.fromkeys(tokens, 1.0), limit=limit)
+
+    def ids_matching(self, cats: CategoryExpr | None = None, date_from: date | None = None, date_to: date | None = None,
+                     sort: str = "date", offset: int = 0, limit: int = 25) -> LexicalResult:
+        """Papers passing the filters alone (daily lists, category pages), newest first."""
+        filters = self._filters(cats, date_from, date_to)
+        q = Query.boolean_query([(Occur.Must, Query.all_query()), *filters])
+        return self._run(q, sort="date" if sort == "date" else "relevance", offset=offset, limit=limit)
+
+    def contains(self, pid: str) -> bool:
+        return self._count(Query.term_query(self._schema, "id", pid)) > 0

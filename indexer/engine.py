@@ -1,0 +1,604 @@
+"""SearchEngine: the read side the service (and the CLI) calls.
+
+It joins the published artifacts — BM25 index, embedding stores, stored keywords — with
+the database rows that hold what is shown. Why one facade: the HTTP API, the web UI,
+feeds and `papers search` must rank identically, so ranking lives here once.
+
+The engine follows the published manifest: :meth:`reload_if_changed` is a cheap stat
+per request, and a new version is loaded beside the old one and swapped in by one
+attribute assignment, so a running service switches without a restart or a failed
+request. A corrupt new version is refused and the loaded one keeps serving.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, exists, func, not_, or_, select
+
+from indexer.build import bm25_path, current_manifest, dense_models, embeddings_path
+from indexer.db import open_database
+from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery, NotFound
+from indexer.manifest import Manifest, manifest_stamp
+from indexer.models import IngestRun, Paper, PaperCategory, PaperKeywords
+from indexer.records import InvalidRecord, normalize_arxiv_id
+from indexer.settings import Settings
+from indexer.tokenizer import default_tokenizer, has_cjk
+
+log = logging.getLogger(__name__)
+
+MODES = ("bm25", "dense", "hybrid")
+SORTS = ("relevance", "date", "prefs")
+RESULT_WINDOW = 1000  # like Cool Papers: no result beyond the 1000th
+CANDIDATES = 200  # per retriever, for fusion
+
+
+@dataclass
+class Hit:
+    id: str
+    title: str
+    authors: list[str]
+    categories: list[str]
+    published: date
+    updated: date | None
+    score: float
+    title_html: str
+    snippet_html: str
+    abstract: str = ""
+    shared_keywords: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "authors": self.authors,
+            "categories": self.categories,
+            "published": self.published.isoformat(),
+            "updated": self.updated.isoformat() if self.updated else None,
+            "score": round(float(self.score), 6),
+            "title_html": self.title_html,
+            "snippet_html": self.snippet_html,
+            "shared_keywords": self.shared_keywords,
+        }
+
+
+@dataclass
+class SearchResponse:
+    total: int
+    hits: list[Hit]
+    took_ms: float
+    mode: str
+    query: str
+    page: int = 1
+    size: int = 20
+    arxiv_id: str | None = None  # set when the query named one paper (id or URL)
+
+
+@dataclass
+class DailyList:
+    day: date | None
+    prev_day: date | None
+    next_day: date | None
+    total: int
+    hits: list[Hit]
+    expr: str = ""
+
+
+@dataclass
+class _State:
+    """Everything that belongs to one published version."""
+
+    manifest: Manifest
+    stamp: tuple[int, int] | None
+    bm25: Any
+    stores: dict[str, Any]
+
+
+class SearchEngine:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = open_database(settings)
+        self._lock = threading.Lock()
+        self._state: _State | None = None
+        self._embedders: dict[str, Any] = {}
+        self._extractor = None
+        self._extractor_version = -1
+        self._cat_cache: tuple[int, list[tuple[str, int]]] | None = None
+        self._load()
+
+    @classmethod
+    def open(cls, settings: Settings) -> SearchEngine:
+        return cls(settings)
+
+    # -- versions --------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self._state is not None and self._state.manifest.version > 0
+
+    @property
+    def version(self) -> int:
+        return self._state.manifest.version if self._state else 0
+
+    def reload_if_changed(self) -> bool:
+        stamp = manifest_stamp(self.settings.index_dir)
+        if self._state is not None and stamp == self._state.stamp:
+            return False
+        with self._lock:
+            if self._state is not None and manifest_stamp(self.settings.index_dir) == self._state.stamp:
+                return False
+            return self._load()
+
+    def _load(self) -> bool:
+        from indexer.bm25 import BM25Index
+
+        stamp = manifest_stamp(self.settings.index_dir)
+        manifest = current_manifest(self.settings)
+        if self._state is not None and manifest.version == self._state.manifest.version:
+            self._state.stamp = stamp
+            return False
+        if manifest.version == 0:
+            self._state = None
+            return False
+        stores: dict[str, Any] = {}
+        for model, info in manifest.embeddings.items():
+            try:
+                from indexer.embeddings import EmbeddingStore
+
+                store = EmbeddingStore(embeddings_path(self.settings, model), model)
+                store.load(info)
+                stores[model] = store
+            except IndexUnavailable as e:
+                old = self._state.stores.get(model) if self._state else None
+                log.error("embeddings for %s refused (%s); %s", model, e, "keeping the loaded version" if old else "dense search off")
+                if old is not None:
+                    stores[model] = old
+        if self._state is not None:
+            bm25 = self._state.bm25
+            bm25.reload()
+        else:
+            bm25 = BM25Index.open(bm25_path(self.settings), readonly=True)
+        self._state = _State(manifest=manifest, stamp=stamp, bm25=bm25, stores=stores)
+        log.info("loaded index version %d (%d docs)", manifest.version, manifest.docs)
+        return True
+
+    def _require(self) -> _State:
+        state = self._state
+        if state is None:
+            raise IndexUnavailable("no index has been built yet: run `papers build`")
+        return state
+
+    # -- components -----------------------------------------------------------------
+    def embedder(self, model: str):
+        if model not in self._embedders:
+            from indexer.embeddings import get_embedder
+
+            self._embedders[model] = get_embedder(model, device=self.settings.embedding_device)
+        return self._embedders[model]
+
+    def extractor(self):
+        from indexer.keywords import DocFreqs, KeywordExtractor
+
+        state = self._state
+        version = state.manifest.version if state else 0
+        if self._extractor is None or self._extractor_version != version:
+            if state is not None and state.bm25.num_docs:
+                df = DocFreqs.from_index(state.bm25)
+            else:
+                df = DocFreqs.shipped()
+            self._extractor = KeywordExtractor(df)
+            self._extractor_version = version
+        return self._extractor
+
+    def _dense_space(self, text: str) -> str | None:
+        """Which embedding space answers this text: multilingual for CJK text."""
+        state = self._state
+        if state is None or not state.stores:
+            return None
+        main = self.settings.embedding_model
+        multi = self.settings.multilingual_model
+        if has_cjk(text) and multi in state.stores:
+            return multi
+        if main in state.stores:
+            return main
+        return next(iter(state.stores))
+
+    def _dense_run(self, text: str, k: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        space = self._dense_space(text)
+        if space is None or not text.strip():
+            return []
+        vec = self.embedder(space).encode([text])[0]
+        return list(self._require().stores[space].search(vec, k, exclude=tuple(exclude)))
+
+    # -- search ---------------------------------------------------------------------
+    def search(
+        self,
+        q: str = "",
+        mode: str = "hybrid",
+        cat: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        sort: str = "relevance",
+        page: int = 1,
+        size: int = 20,
+        prefs: Sequence[str] | None = None,
+    ) -> SearchResponse:
+        from indexer.catexpr import parse_category_expr
+        from indexer.query import parse_query
+
+        t0 = time.perf_counter()
+        if mode not in MODES:
+            raise InvalidQuery(f"mode must be one of {', '.join(MODES)}")
+        if sort not in SORTS:
+            raise InvalidQuery(f"sort must be one of {', '.join(SORTS)}")
+        if page < 1 or size < 1 or size > 100:
+            raise InvalidQuery("page must be ≥ 1 and size between 1 and 100")
+        if page * size > RESULT_WINDOW:
+            raise InvalidQuery(f"results are capped at {RESULT_WINDOW}: page × size must be ≤ {RESULT_WINDOW}")
+        if date_from and date_to and date_from > date_to:
+            raise InvalidQuery("'from' date is after 'to' date")
+        cats = parse_category_expr(cat) if cat else None
+        state = self._require()
+        offset, limit = (page - 1) * size, size
+        q = (q or "").strip()
+
+        if not q:
+            if cats is None and date_from is None and date_to is None:
+                raise InvalidQuery("empty query: give words, a field like au:name, or a category filter")
+            res = state.bm25.ids_matching(cats, date_from, date_to, sort="date", offset=0 if sort == "prefs" else offset, limit=RESULT_WINDOW if sort == "prefs" else limit)
+            ranked = [(h.id, h.score) for h in res.hits]
+            total = res.total
+            terms: set[str] = set()
+            if sort == "prefs":
+                ranked = self._rerank_prefs(ranked, prefs)[offset : offset + limit]
+            hits = self._hits(ranked, terms)
+            return SearchResponse(total, hits, _ms(t0), "bm25", q, page, size)
+
+        parsed = parse_query(q)
+        if parsed.arxiv_id:
+            hits = self._hits([(parsed.arxiv_id, 1.0)], set())
+            return SearchResponse(len(hits), hits, _ms(t0), mode, q, page, size, arxiv_id=parsed.arxiv_id)
+        terms = set(parsed.positive_terms)
+        dense_text = parsed.text
+        if mode != "bm25" and not dense_text.strip():
+            mode = "bm25"  # a fields-only or exclusion-only query has nothing to embed
+
+        if sort == "date" or mode == "bm25":
+            window = RESULT_WINDOW if sort == "prefs" else limit
+            res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date" if sort == "date" else "relevance", offset=0 if sort == "prefs" else offset, limit=window)
+            ranked = [(h.id, h.score) for h in res.hits]
+            total = res.total
+            if sort == "prefs":
+                ranked = self._rerank_prefs(ranked, prefs)[offset : offset + limit]
+            return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode if sort != "date" else mode, q, page, size)
+
+        # dense or hybrid, relevance or prefs order
+        need = max(CANDIDATES, offset + limit)
+        lex = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, offset=0, limit=need)
+        lex_run = [(h.id, h.score) for h in lex.hits]
+        dense_run = self._dense_run(dense_text, need * 3 if (cats or date_from or date_to) else need)
+        if cats or date_from or date_to:
+            dense_run = self._filter(dense_run, cats, date_from, date_to)[:need]
+        if parsed.must_not_terms if hasattr(parsed, "must_not_terms") else False:
+            banned = state.bm25.score_ids({t: 1.0 for t in parsed.must_not_terms}, [d for d, _ in dense_run])
+            dense_run = [(d, s) for d, s in dense_run if not banned.get(d)]
+        if mode == "dense":
+            ranked = dense_run
+            total = len(dense_run)
+        else:
+            ranked = self._fuse(lex_run, dense_run, dense_text)
+            total = max(lex.total, len(ranked))
+        total = min(total, max(total, 0))
+        if sort == "prefs":
+            ranked = self._rerank_prefs(ranked, prefs)
+        ranked = ranked[offset : offset + limit]
+        return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode, q, page, size)
+
+    def _fuse(self, lex: list[tuple[str, float]], dense: list[tuple[str, float]], text: str) -> list[tuple[str, float]]:
+        from indexer import fusion
+
+        if hasattr(fusion, "hybrid"):
+            return list(fusion.hybrid(lex, dense, query=text))
+        return list(fusion.fuse([lex, dense]))
+
+    def _rerank_prefs(self, ranked: list[tuple[str, float]], prefs: Sequence[str] | None) -> list[tuple[str, float]]:
+        """❤ sort: BM25 of each candidate against the reader's preference keywords
+        (Cool Papers' method); ties keep the original order."""
+        weights = self._pref_terms(prefs)
+        if not weights or not ranked:
+            return ranked
+        scores = self._require().bm25.score_ids(weights, [i for i, _ in ranked])
+        order = sorted(range(len(ranked)), key=lambda i: (-scores.get(ranked[i][0], 0.0), i))
+        return [(ranked[i][0], scores.get(ranked[i][0], 0.0)) for i in order]
+
+    @staticmethod
+    def _pref_terms(prefs: Sequence[str] | None) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        tok = default_tokenizer()
+        for rank, word in enumerate((prefs or [])[:20]):
+            for t in tok.tokenize(word):
+                weights[t] = weights.get(t, 0.0) + 1.0 / (1 + 0.05 * rank)
+        return weights
+
+    def _filter(self, run: list[tuple[str, float]], cats, date_from, date_to) -> list[tuple[str, float]]:
+        if not run:
+            return run
+        rows = self._rows([i for i, _ in run])
+        out = []
+        for pid, score in run:
+            r = rows.get(pid)
+            if r is None:
+                continue
+            if cats is not None and not cats.matches(r.categories or []):
+                continue
+            if date_from and r.published < date_from:
+                continue
+            if date_to and r.published > date_to:
+                continue
+            out.append((pid, score))
+        return out
+
+    # -- rows → hits --------------------------------------------------------------------
+    def _rows(self, ids: Sequence[str]) -> dict[str, Any]:
+        if not ids:
+            return {}
+        cols = (Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.published, Paper.updated, Paper.withdrawn)
+        out: dict[str, Any] = {}
+        with self.db.connect() as conn:
+            for start in range(0, len(ids), 900):
+                chunk = list(ids[start : start + 900])
+                for r in conn.execute(select(*cols).where(Paper.id.in_(chunk))):
+                    out[r.id] = r
+        return out
+
+    def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str]) -> list[Hit]:
+        from indexer.snippets import highlight
+
+        rows = self._rows([i for i, _ in ranked])
+        hits = []
+        for pid, score in ranked:
+            r = rows.get(pid)
+            if r is None or r.withdrawn:
+                continue
+            hits.append(
+                Hit(
+                    id=r.id,
+                    title=r.title,
+                    authors=list(r.authors or []),
+                    categories=list(r.categories or []),
+                    published=r.published,
+                    updated=r.updated,
+                    score=float(score),
+                    title_html=highlight(r.title, terms, max_chars=0) if terms else html.escape(r.title),
+                    snippet_html=highlight(r.abstract, terms, max_chars=300),
+                    abstract=r.abstract,
+                )
+            )
+        return hits
+
+    # -- papers -------------------------------------------------------------------------
+    @staticmethod
+    def normalize_id(paper_id: str) -> str:
+        try:
+            return normalize_arxiv_id(paper_id)
+        except InvalidRecord as e:
+            raise InvalidInput(str(e), code="invalid_id") from e
+
+    def paper(self, paper_id: str) -> dict[str, Any]:
+        pid = self.normalize_id(paper_id)
+        with self.db.connect() as conn:
+            r = conn.execute(select(Paper).where(Paper.id == pid)).mappings().first()
+        if r is None:
+            raise NotFound(f"paper {pid} is not in the index")
+        row = r["Paper"]
+        return {
+            "id": row.id,
+            "title": row.title,
+            "abstract": row.abstract,
+            "authors": list(row.authors or []),
+            "primary_category": row.primary_category,
+            "categories": list(row.categories or []),
+            "published": row.published.isoformat(),
+            "updated": row.updated.isoformat() if row.updated else None,
+            "versions": row.versions,
+            "doi": row.doi,
+            "journal_ref": row.journal_ref,
+            "comments": row.comments,
+            "license": row.license,
+            "withdrawn": row.withdrawn,
+            "abs_url": f"https://arxiv.org/abs/{row.id}",
+            "pdf_url": f"https://arxiv.org/pdf/{row.id}",
+        }
+
+    def _stored_keywords(self, ids: Sequence[str]) -> dict[str, list]:
+        if not ids:
+            return {}
+        with self.db.connect() as conn:
+            rows = conn.execute(select(PaperKeywords.paper_id, PaperKeywords.keywords).where(PaperKeywords.paper_id.in_(list(ids)))).all()
+        return {r.paper_id: r.keywords or [] for r in rows}
+
+    def paper_keywords(self, paper_id: str, k: int = 15) -> list[dict[str, Any]]:
+        p = self.paper(paper_id)
+        stored = self._stored_keywords([p["id"]]).get(p["id"])
+        if stored:
+            return [{"keyword": kw[0], "weight": kw[1], "terms": kw[2] if len(kw) > 2 else []} for kw in stored[:k]]
+        return [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(p["abstract"], k=k, title=p["title"])]
+
+    def keywords(self, text: str, k: int = 10) -> list[dict[str, Any]]:
+        return [{"keyword": kw.keyword, "weight": round(float(kw.weight), 4)} for kw in self.extractor().extract(text, k=k)]
+
+    # -- related / recommend / similar ---------------------------------------------------
+    @staticmethod
+    def _kw_terms(keywords: Iterable[dict[str, Any]], top: int = 10) -> dict[str, float]:
+        """Top keywords → weighted BM25 terms (the Cool Papers "related" query)."""
+        tok = default_tokenizer()
+        weights: dict[str, float] = {}
+        for kw in list(keywords)[:top]:
+            terms = kw.get("terms") or tok.tokenize(kw["keyword"])
+            for t in terms:
+                weights[t] = max(weights.get(t, 0.0), float(kw["weight"]))
+        return weights
+
+    def _explain(self, hits: list[Hit], source_keywords: list[dict[str, Any]]) -> list[Hit]:
+        """Attach to each hit the source keywords it shares (by index terms)."""
+        stored = self._stored_keywords([h.id for h in hits])
+        tok = default_tokenizer()
+        src = [(kw["keyword"], set(kw.get("terms") or tok.tokenize(kw["keyword"]))) for kw in source_keywords]
+        for h in hits:
+            hit_terms: set[str] = set()
+            for kw in stored.get(h.id, []):
+                hit_terms.update(kw[2] if len(kw) > 2 else tok.tokenize(kw[0]))
+            if not hit_terms:
+                hit_terms = set(tok.tokenize(h.title + " " + h.abstract))
+            h.shared_keywords = [name for name, terms in src if terms and terms <= hit_terms][:6]
+        return hits
+
+    def related(self, paper_id: str, k: int = 10) -> list[Hit]:
+        state = self._require()
+        p = self.paper(paper_id)
+        kws = self.paper_keywords(p["id"])
+        weights = self._kw_terms(kws)
+        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5, exclude_ids=(p["id"],))] if weights else []
+        dense: list[tuple[str, float]] = []
+        store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
+        if store is not None:
+            dense = [(i, s) for i, s in store.similar(p["id"], k * 5) if i != p["id"]]
+        ranked = self._fuse(lex, dense, p["title"]) if dense else lex
+        ranked = [(i, s) for i, s in ranked if i != p["id"]][:k]
+        return self._explain(self._hits(ranked, set(weights)), kws)
+
+    def similar_text(self, text: str, k: int = 20) -> list[Hit]:
+        if not text or not text.strip():
+            raise InvalidInput("text is empty")
+        state = self._require()
+        kws = [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(text, k=15)]
+        weights = self._kw_terms(kws, top=15)
+        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5)] if weights else []
+        dense = self._dense_run(text[:5000], k * 5)
+        ranked = self._fuse(lex, dense, text)[:k] if dense else lex[:k]
+        return self._explain(self._hits(ranked, set(weights)), kws)
+
+    def recommend(self, liked: Sequence[str], disliked: Sequence[str] = (), k: int = 20) -> list[Hit]:
+        import numpy as np
+
+        state = self._require()
+        liked_ids = [self.normalize_id(i) for i in liked]
+        disliked_ids = [self.normalize_id(i) for i in disliked]
+        if not liked_ids:
+            raise InvalidInput("give at least one liked paper id")
+        known = self._rows(liked_ids + disliked_ids)
+        liked_ids = [i for i in liked_ids if i in known]
+        disliked_ids = [i for i in disliked_ids if i in known]
+        if not liked_ids:
+            raise NotFound("none of the liked papers is in the index")
+        stored = self._stored_keywords(liked_ids + disliked_ids)
+        weights: dict[str, float] = {}
+        for pid, sign in [(i, 1.0) for i in liked_ids] + [(i, -0.5) for i in disliked_ids]:
+            for kw in stored.get(pid, [])[:10]:
+                for t in kw[2] if len(kw) > 2 else []:
+                    weights[t] = weights.get(t, 0.0) + sign * float(kw[1])
+        weights = {t: w for t, w in weights.items() if w > 0}
+        exclude = set(liked_ids) | set(disliked_ids)
+        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5, exclude_ids=tuple(exclude))] if weights else []
+        dense: list[tuple[str, float]] = []
+        store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
+        if store is not None:
+            pos = [v for v in (store.vector(i) for i in liked_ids) if v is not None]
+            neg = [v for v in (store.vector(i) for i in disliked_ids) if v is not None]
+            if pos:
+                centroid = np.mean(pos, axis=0) - (0.5 * np.mean(neg, axis=0) if neg else 0.0)
+                norm = float(np.linalg.norm(centroid))
+                if norm > 0:
+                    dense = [(i, s) for i, s in store.search((centroid / norm).astype("float32"), k * 5, exclude=tuple(exclude))]
+        ranked = self._fuse(lex, dense, "") if dense else lex
+        ranked = [(i, s) for i, s in ranked if i not in exclude][:k]
+        liked_kws = [{"keyword": kw[0], "weight": kw[1], "terms": kw[2] if len(kw) > 2 else []} for pid in liked_ids for kw in stored.get(pid, [])[:10]]
+        return self._explain(self._hits(ranked, set()), liked_kws)
+
+    # -- lists ------------------------------------------------------------------------------
+    def _cat_clause(self, expr):
+        def one(c: str):
+            return or_(PaperCategory.category == c, PaperCategory.category.like(c + ".%"))
+
+        clauses = []
+        if expr.include:
+            clauses.append(exists().where(and_(PaperCategory.paper_id == Paper.id, or_(*[one(c) for c in expr.include]))))
+        if expr.exclude:
+            clauses.append(not_(exists().where(and_(PaperCategory.paper_id == Paper.id, or_(*[one(c) for c in expr.exclude])))))
+        return and_(*clauses) if clauses else None
+
+    def daily(self, catexpr: str, day: date | None = None, page: int = 1, size: int = 25, prefs: Sequence[str] | None = None) -> DailyList:
+        from indexer.catexpr import parse_category_expr
+
+        expr = parse_category_expr(catexpr)
+        if page < 1 or size < 1 or size > 100:
+            raise InvalidQuery("page must be ≥ 1 and size between 1 and 100")
+        where = [Paper.withdrawn.is_(False)]
+        clause = self._cat_clause(expr)
+        if clause is not None:
+            where.append(clause)
+        with self.db.connect() as conn:
+            if day is None:
+                day = conn.execute(select(func.max(Paper.published)).where(*where)).scalar()
+            if day is None:
+                return DailyList(None, None, None, 0, [], str(expr))
+            prev_day = conn.execute(select(func.max(Paper.published)).where(*where, Paper.published < day)).scalar()
+            next_day = conn.execute(select(func.min(Paper.published)).where(*where, Paper.published > day)).scalar()
+            ids = [r[0] for r in conn.execute(select(Paper.id).where(*where, Paper.published == day).order_by(Paper.id))]
+        ranked = [(i, 0.0) for i in ids]
+        if prefs:
+            self._require()
+            ranked = self._rerank_prefs(ranked, prefs)
+        window = ranked[(page - 1) * size : page * size]
+        return DailyList(day, prev_day, next_day, len(ids), self._hits(window, set()), str(expr))
+
+    def categories(self) -> list[tuple[str, int]]:
+        version = self.version
+        if self._cat_cache and self._cat_cache[0] == version:
+            return self._cat_cache[1]
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(PaperCategory.category, func.count())
+                .join(Paper, Paper.id == PaperCategory.paper_id)
+                .where(Paper.withdrawn.is_(False))
+                .group_by(PaperCategory.category)
+                .order_by(func.count().desc(), PaperCategory.category)
+            ).all()
+        result = [(r[0], int(r[1])) for r in rows]
+        self._cat_cache = (version, result)
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            papers = conn.execute(select(func.count()).select_from(Paper).where(Paper.withdrawn.is_(False))).scalar_one()
+            newest = conn.execute(select(func.max(Paper.published))).scalar()
+            run = conn.execute(select(IngestRun).where(IngestRun.kind == "nightly").order_by(IngestRun.id.desc()).limit(1)).scalars().first()
+        state = self._state
+        return {
+            "papers": int(papers),
+            "newest_paper": newest.isoformat() if newest else None,
+            "index_version": state.manifest.version if state else 0,
+            "index_built_at": state.manifest.created_at if state else None,
+            "indexed_docs": state.manifest.docs if state else 0,
+            "embedding_models": sorted(state.stores) if state else [],
+            "last_nightly": None
+            if run is None
+            else {
+                "started_at": run.started_at.isoformat(),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "status": run.status,
+                "inserted": run.inserted,
+                "updated": run.updated,
+                "message": run.message,
+            },
+        }
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)

@@ -1,0 +1,1 @@
+"""Quality measurements (retrieval, keyphrases) shared by the `papers eval` commands and benchmarks."""

@@ -1,0 +1,360 @@
+"""Retrieval quality on BEIR-layout collections, measured through the product's own parts.
+
+Why a throw-away index: ``papers eval retrieval`` must measure what users get, so the
+BM25 side is our serving :class:`indexer.bm25.BM25Index` (same tokenizer, same query
+parser, same title boost), built in a temporary directory so the main database and index
+are never touched; the dense side is our :class:`EmbeddingStore`; hybrid is
+:func:`indexer.fusion.hybrid`, the function the engine calls. Corpus vectors can be
+cached (``cache_dir``) keyed by content hash, so repeated evaluations embed nothing.
+
+Metrics (standard, implemented here and unit-tested on hand-computed examples):
+nDCG@10 with graded gains and a log2 discount (trec_eval ``ndcg_cut``: gain = grade,
+discount = log2(rank + 1)); recall@100 = judged-relevant docs in the top 100 / all
+judged-relevant; MRR@10 = 1 / rank of the first relevant doc within the top 10, else 0.
+Judgements with grade ≤ 0 count as not relevant. Means are over the queries that have
+at least one relevant judgement; a query we answer with nothing scores 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.errors import InvalidInput, InvalidQuery
+
+MODES = ("bm25", "dense", "hybrid", "rank-bm25")
+CANDIDATES = 200  # per retriever before fusion, as in the engine
+RUN_DEPTH = 100  # TREC run and recall depth
+
+Run = list[tuple[str, float]]
+
+
+@dataclass
+class BeirData:
+    name: str
+    corpus: dict[str, tuple[str, str]]  # id -> (title, text)
+    queries: dict[str, str]  # only queries with judgements
+    qrels: dict[str, dict[str, int]]  # qid -> {doc id: grade}
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as e:
+                raise InvalidInput(f"{path}:{n}: not valid JSON ({e})") from e
+            if not isinstance(obj, dict):
+                raise InvalidInput(f"{path}:{n}: expected a JSON object")
+            out.append(obj)
+    return out
+
+
+def load_beir(directory: str | Path, split: str = "test") -> BeirData:
+    """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``."""
+    d = Path(directory)
+    corpus_p, queries_p, qrels_p = d / "corpus.jsonl", d / "queries.jsonl", d / "qrels" / f"{split}.tsv"
+    for p in (corpus_p, queries_p, qrels_p):
+        if not p.is_file():
+            raise InvalidInput(f"{d} is not a BEIR directory: {p.relative_to(d)} is missing")
+    corpus: dict[str, tuple[str, str]] = {}
+    for n, obj in enumerate(_read_jsonl(corpus_p), 1):
+        if "_id" not in obj:
+            raise InvalidInput(f"{corpus_p}:{n}: document without _id")
+        corpus[str(obj["_id"])] = (str(obj.get("title") or ""), str(obj.get("text") or ""))
+    all_queries = {str(o["_id"]): str(o.get("text") or "") for o in _read_jsonl(queries_p) if "_id" in o}
+    qrels: dict[str, dict[str, int]] = {}
+    with open(qrels_p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.rstrip("\n").split("\t")
+            if n == 1 and parts[0] == "query-id":
+                continue
+            if len(parts) < 3 or not line.strip():
+                if line.strip():
+                    raise InvalidInput(f"{qrels_p}:{n}: expected query-id<TAB>corpus-id<TAB>score")
+                continue
+            try:
+                grade = int(float(parts[2]))
+            except ValueError as e:
+                raise InvalidInput(f"{qrels_p}:{n}: score {parts[2]!r} is not a number") from e
+            qrels.setdefault(parts[0], {})[parts[1]] = grade
+    qrels = {q: r for q, r in qrels.items() if q in all_queries and any(g > 0 for g in r.values())}
+    queries = {q: all_queries[q] for q in all_queries if q in qrels}
+    if not corpus:
+        raise InvalidInput(f"{corpus_p} holds no documents")
+    if not queries:
+        raise InvalidInput(f"{d}: no query has a relevant judgement in {qrels_p.name}")
+    return BeirData(d.name, corpus, queries, qrels)
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def ndcg_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int = 10) -> float:
+    gains = [max(0, judged.get(doc, 0)) for doc in ranked[:k]]
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+    ideal = sorted((g for g in judged.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int = 100) -> float:
+    relevant = {d for d, g in judged.items() if g > 0}
+    if not relevant:
+        return 0.0
+    return len(relevant.intersection(ranked[:k])) / len(relevant)
+
+
+def mrr_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int = 10) -> float:
+    for i, doc in enumerate(ranked[:k]):
+        if judged.get(doc, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def score_runs(runs: Mapping[str, Sequence[tuple[str, float]]], qrels: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
+    """Mean nDCG@10, recall@100 and MRR@10 over the judged queries (missing run = 0)."""
+    totals = {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    for qid, judged in qrels.items():
+        ranked = [d for d, _ in runs.get(qid, [])]
+        totals["ndcg@10"] += ndcg_at_k(ranked, judged, 10)
+        totals["recall@100"] += recall_at_k(ranked, judged, 100)
+        totals["mrr@10"] += mrr_at_k(ranked, judged, 10)
+    n = max(1, len(qrels))
+    return {k: round(v / n, 4) for k, v in totals.items()}
+
+
+def write_trec_run(runs: Mapping[str, Sequence[tuple[str, float]]], path: str | Path, tag: str, depth: int = RUN_DEPTH) -> None:
+    """``qid Q0 docid rank score tag``, top ``depth`` per query, ranks from 1."""
+    tag = re.sub(r"\s+", "_", tag) or "papers"
+    with open(path, "w", encoding="utf-8") as f:
+        for qid in sorted(runs):
+            for rank, (doc, score) in enumerate(runs[qid][:depth], 1):
+                f.write(f"{qid} Q0 {doc} {rank} {score:.6f} {tag}\n")
+
+
+# -- retrievers -------------------------------------------------------------------------------
+
+
+def doc_text(title: str, text: str) -> str:
+    """What gets embedded: the same title + abstract text the build embeds."""
+    return f"{title}. {text}".strip() if title else text.strip()
+
+
+def content_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class Bm25Runner:
+    """Our serving BM25 index over the collection, in a directory that is thrown away."""
+
+    def __init__(self, data: BeirData, directory: Path):
+        from indexer.bm25 import BM25Index, IndexedDoc
+
+        self.index = BM25Index.open(directory / "bm25")
+        batch = []
+        for pid, (title, text) in data.corpus.items():
+            batch.append(IndexedDoc(id=pid, title=title, abstract=text))
+            if len(batch) >= 5000:
+                self.index.upsert(batch)
+                batch = []
+        if batch:
+            self.index.upsert(batch)
+        self.index.commit()
+        self.index.reload()
+        self.fallbacks = 0
+
+    def search(self, query: str, limit: int = CANDIDATES) -> tuple[Run, str, float]:
+        """(BM25 run, text for the dense side, lexical evidence), exactly as the engine
+        parses a query; a query the parser refuses is searched as a bag of its terms."""
+        from indexer import fusion
+        from indexer.query import parse_query
+
+        try:
+            parsed = parse_query(query)
+        except InvalidQuery:
+            self.fallbacks += 1
+            terms = self.index.tokenizer.tokenize(query)
+            run = [(h.id, h.score) for h in self.index.search_tokens(terms, limit=limit)]
+            return run, query, fusion.lexical_evidence(terms, self.index.doc_freq, self.index.num_docs)
+        res = self.index.search(parsed, limit=limit)
+        evidence = fusion.lexical_evidence(sorted(parsed.positive_terms), self.index.doc_freq, self.index.num_docs)
+        return [(h.id, h.score) for h in res.hits], parsed.text, evidence
+
+    def close(self) -> None:
+        close = getattr(self.index, "close", None)
+        if close:
+            close()
+
+
+def corpus_store(
+    data: BeirData,
+    model: str,
+    *,
+    cache_dir: str | Path | None,
+    work_dir: Path,
+    device: str = "cpu",
+    progress: bool = False,
+    batch_size: int = 32,
+):
+    """An EmbeddingStore of the collection (ids = doc ids) for ``model``.
+
+    With ``cache_dir``, vectors come from ``cache_dir/<model>`` keyed by the content hash
+    of the embedded text; only texts not seen before are embedded, then the cache is saved.
+    """
+    from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder
+
+    texts = {pid: doc_text(t, x) for pid, (t, x) in data.corpus.items()}
+    keys = {pid: content_key(txt) for pid, txt in texts.items()}
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
+    cache = EmbeddingStore(Path(cache_dir) / safe if cache_dir else work_dir / f"cache-{safe}", model)
+    if cache_dir:
+        cache.load()
+    need = {keys[p]: texts[p] for p in texts}
+    items = [(k, k, t) for k, t in need.items()]
+    embedded = 0
+    if cache.missing((k, k) for k, _, _ in items):
+        embedder = get_embedder(model, device=device)
+        embedded = embed_papers(cache, embedder, items, batch_size=batch_size, checkpoint_every=512, progress=progress)
+        if cache_dir:
+            cache.save()
+    store = EmbeddingStore(work_dir / f"store-{safe}", model)
+    ids = list(texts)
+    import numpy as np
+
+    vecs = np.stack([cache.vector(keys[p]) for p in ids]) if ids else None
+    if vecs is not None:
+        store.add(ids, [keys[p] for p in ids], vecs)
+    return store, embedded
+
+
+def dense_model_for(text: str, model: str, multilingual_model: str | None) -> str:
+    """The engine's routing rule: text with CJK characters goes to the multilingual model."""
+    from indexer.tokenizer import has_cjk
+
+    if multilingual_model and has_cjk(text):
+        return multilingual_model
+    return model
+
+
+@dataclass
+class RetrievalResult:
+    metrics: dict[str, Any]
+    runs: dict[str, Run] = field(default_factory=dict)
+
+
+def rank_bm25_runs(data: BeirData, tokenize: Callable[[str], list[str]] | None = None, depth: int = RUN_DEPTH) -> dict[str, Run]:
+    """Baseline: rank-bm25 ``BM25Okapi`` (k1=1.5, b=0.75) over title + text with plain
+    lower-cased ``\\w+`` tokens (or ``tokenize``), as in the shared self-check script."""
+    import numpy as np
+    from rank_bm25 import BM25Okapi
+
+    if tokenize is None:
+        word = re.compile(r"\w+")
+
+        def tokenize(s: str) -> list[str]:
+            return word.findall(s.lower())
+
+    ids = list(data.corpus)
+    bm = BM25Okapi([tokenize(f"{t} {x}") for t, x in (data.corpus[i] for i in ids)])
+    out: dict[str, Run] = {}
+    for qid, q in data.queries.items():
+        scores = bm.get_scores(tokenize(q))
+        top = np.argsort(-scores, kind="stable")[:depth]
+        out[qid] = [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
+    return out
+
+
+def evaluate_retrieval(
+    directory: str | Path,
+    mode: str = "hybrid",
+    *,
+    model: str = "all-MiniLM-L6-v2",
+    multilingual_model: str | None = "use-multilingual",
+    fusion_method: str | None = None,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+    split: str = "test",
+) -> RetrievalResult:
+    """Rank every judged query of a BEIR collection and score the ranking.
+
+    ``fusion_method`` None uses :func:`indexer.fusion.hybrid` (the engine's ranking);
+    ``rrf``/``zscore``/``minmax`` score plain :func:`indexer.fusion.fuse` variants.
+    """
+    from indexer import fusion
+
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
+    t0 = time.perf_counter()
+    data = load_beir(directory, split)
+    timings: dict[str, float] = {}
+    runs: dict[str, Run] = {}
+    extra: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="papers-eval-") as tmp:
+        work = Path(tmp)
+        if mode == "rank-bm25":
+            t = time.perf_counter()
+            runs = rank_bm25_runs(data)
+            timings["rank_bm25_s"] = round(time.perf_counter() - t, 2)
+        else:
+            t = time.perf_counter()
+            bm25 = Bm25Runner(data, work)
+            timings["bm25_index_s"] = round(time.perf_counter() - t, 2)
+            t = time.perf_counter()
+            lexical = {qid: bm25.search(q) for qid, q in data.queries.items()}
+            timings["bm25_search_s"] = round(time.perf_counter() - t, 2)
+            extra["query_fallbacks"] = bm25.fallbacks
+            if mode == "bm25":
+                runs = {qid: run for qid, (run, _, _) in lexical.items()}
+            else:
+                dense_text = {qid: (txt or data.queries[qid]) for qid, (_, txt, _) in lexical.items()}
+                route = {qid: dense_model_for(txt, model, multilingual_model) for qid, txt in dense_text.items()}
+                dense: dict[str, Run] = {}
+                embedded: dict[str, int] = {}
+                for m in sorted(set(route.values())):
+                    t = time.perf_counter()
+                    store, n = corpus_store(data, m, cache_dir=cache_dir, work_dir=work, device=device, progress=progress)
+                    embedded[m] = n
+                    timings[f"embed_corpus_s[{m}]"] = round(time.perf_counter() - t, 2)
+                    qids = [q for q in route if route[q] == m]
+                    from indexer.embeddings import get_embedder
+
+                    t = time.perf_counter()
+                    qv = get_embedder(m, device=device).encode([dense_text[q] for q in qids], batch_size=64)
+                    for qid, hits in zip(qids, store.search_many(qv, CANDIDATES), strict=True):
+                        dense[qid] = hits
+                    timings[f"dense_search_s[{m}]"] = round(time.perf_counter() - t, 2)
+                extra["dense_models"] = {m: sum(1 for v in route.values() if v == m) for m in sorted(set(route.values()))}
+                extra["embedded_docs"] = embedded
+                if mode == "dense":
+                    runs = dense
+                else:
+                    for qid in data.queries:
+                        lex = lexical[qid][0]
+                        if fusion_method:
+                            runs[qid] = fusion.fuse([lex, dense.get(qid, [])], method=fusion_method)
+                        else:
+                            runs[qid] = fusion.hybrid(lex, dense.get(qid, []), query=dense_text[qid],
+                                                      evidence=lexical[qid][2], dense_model=route[qid])
+                    extra["fusion"] = fusion_method or "hybrid"
+            bm25.close()
+    runs = {q: [(str(d), float(s)) for d, s in r[:RUN_DEPTH]] for q, r in runs.items()}
+    metrics: dict[str, Any] = {**score_runs(runs, data.qrels), "queries": len(data.queries), "docs": len(data.corpus)}
+    metrics.update({"dataset": data.name, "mode": mode, **extra, "timings": timings, "seconds": round(time.perf_counter() - t0, 2)})
+    if mode in ("dense", "hybrid"):
+        metrics["model"] = model
+        metrics["multilingual_model"] = multilingual_model or ""
+    return RetrievalResult(metrics, runs)

@@ -1,0 +1,9 @@
+"""Ingestion sources. Each parses its input into :class:`indexer.records.PaperRecord` and
+writes through :func:`indexer.store.upsert_papers` / :func:`indexer.store.upsert_batch`.
+
+* :mod:`indexer.ingest.jsonl` — our JSONL format (``papers.jsonl.gz``), plain or gzip.
+* :mod:`indexer.ingest.kaggle` — the Kaggle ``arxiv-metadata-oai-snapshot.json`` lines.
+* :mod:`indexer.ingest.oai` — OAI-PMH ``ListRecords`` (arXiv / arXivRaw), resumable.
+* :mod:`indexer.ingest.arxiv_api` — the arXiv API (Atom) by id.
+* :mod:`indexer.ingest.runs` — the ``ingest_runs`` bookkeeping every run writes.
+"""

@@ -1,0 +1,287 @@
+"""LLM-free keywords and keyphrases for any text, scored by corpus statistics.
+
+Why this design: keyphrases are noun phrases that are frequent in the document and rare
+in the corpus. So candidates come from :mod:`indexer.phrases` (stop-word/punctuation
+chunks for English, jieba.posseg noun phrases for Chinese) and are scored TF-IDF-like:
+a saturating term frequency (long papers must not let frequent generic phrases run
+away), the inverse document frequency of the *phrase* (and of its words), a prior for
+early first occurrence and for the title, and a length prior. No model weights; the
+corpus statistics come from wherever the caller has them:
+
+- :meth:`DocFreqs.from_index` — the live BM25 index (terms exact, phrases estimated),
+- :meth:`DocFreqs.shipped` — statistics of the real 100k-paper arXiv corpus shipped
+  in ``indexer/data/keyword-stats.json.gz`` (built by benchmarks/make_keyword_stats.py),
+- :meth:`DocFreqs.from_texts` — the input collection itself (how benchmarks are scored).
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Protocol
+
+from indexer.phrases import collect_candidates, document_keys
+from indexer.tokenizer import has_cjk
+
+STATS_FILE = "keyword-stats.json.gz"
+
+
+class _TermIndex(Protocol):
+    num_docs: int
+
+    def doc_freq(self, term: str) -> int: ...
+
+
+def _is_cjk_key(key: str) -> bool:
+    return has_cjk(key)
+
+
+class DocFreqs:
+    """Document frequencies of tokenizer terms and of phrase keys ("graph neural network"
+    → terms joined by a space). ``df`` answers both; ``num_docs`` is the corpus size."""
+
+    def __init__(
+        self,
+        num_docs: int,
+        counts: Mapping[str, int],
+        *,
+        min_df: int = 1,
+        min_df_phrases: int | None = None,
+        zh_num_docs: int = 0,
+        source: str = "",
+    ):
+        self.num_docs = int(num_docs)
+        self._counts = counts
+        # keys below min_df were pruned: an unseen key is "rarer than min_df", not absent
+        self._unseen = (min_df - 1) / 2 if min_df > 1 else 0.0
+        mp = min_df if min_df_phrases is None else min_df_phrases
+        self._unseen_phrase = (mp - 1) / 2 if mp > 1 else 0.0
+        # Chinese keys counted over a separate (Chinese) corpus are rescaled to num_docs
+        self._zh_scale = (self.num_docs / zh_num_docs) if zh_num_docs else 1.0
+        self.source = source
+
+    def df(self, term: str) -> float:
+        """Number of documents containing ``term`` (a term or a space-joined phrase key)."""
+        c = self._counts.get(term)
+        if c is not None:
+            value = float(c)
+        else:
+            value = self._unseen_phrase if " " in term else self._unseen
+        if self._zh_scale != 1.0 and _is_cjk_key(term):
+            value *= self._zh_scale
+        return value
+
+    def __contains__(self, term: str) -> bool:
+        return term in self._counts
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    # -- constructors --------------------------------------------------------------
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> DocFreqs:
+        """Count terms and candidate sub-phrases over a collection (one text per document)."""
+        counts: Counter[str] = Counter()
+        n = 0
+        for text in texts:
+            n += 1
+            counts.update(document_keys(text or ""))
+        return cls(n, dict(counts), source="input")
+
+    @classmethod
+    def shipped(cls) -> DocFreqs:
+        """Statistics of the real arXiv corpus packaged with the code (loaded once)."""
+        return _load_shipped()
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any], source: str = "stats") -> DocFreqs:
+        counts = dict(stats.get("terms", {}))
+        counts.update(stats.get("phrases", {}))
+        return cls(
+            stats["num_docs"],
+            counts,
+            min_df=int(stats.get("min_df", 1)),
+            min_df_phrases=stats.get("min_df_phrases"),
+            zh_num_docs=int(stats.get("zh_num_docs", 0)),
+            source=source,
+        )
+
+    @classmethod
+    def from_index(cls, index: _TermIndex, fallback: DocFreqs | None = None) -> DocFreqs:
+        """Terms from the index (``index.doc_freq``); phrases, which the index does not
+        count, estimated from the shipped phrase statistics (rescaled to the index size)
+        and capped by the rarest of their terms. An empty index gives the shipped stats."""
+        shipped = fallback if fallback is not None else cls.shipped()
+        if not getattr(index, "num_docs", 0):
+            return shipped
+        return _IndexDocFreqs(index, shipped)
+
+
+class _IndexDocFreqs(DocFreqs):
+    _CACHE_LIMIT = 500_000
+
+    def __init__(self, index: _TermIndex, shipped: DocFreqs):
+        super().__init__(index.num_docs, {}, source="index")
+        self._index = index
+        self._shipped = shipped
+        self._cache: dict[str, float] = {}
+
+    def df(self, term: str) -> float:
+        v = self._cache.get(term)
+        if v is not None:
+            return v
+        if len(self._cache) > self._CACHE_LIMIT:
+            self._cache.clear()
+        if " " not in term:
+            v = float(self._index.doc_freq(term))
+        else:
+            parts = term.split(" ")
+            term_dfs = [self.df(t) for t in parts]
+            cap = min(term_dfs)
+            if self._shipped.num_docs and term in self._shipped:
+                est = self._shipped.df(term) * self.num_docs / self._shipped.num_docs
+            else:  # independence estimate: rare unless its words are common
+                est = self.num_docs * math.prod(d / self.num_docs for d in term_dfs)
+            v = min(cap, est)
+        self._cache[term] = v
+        return v
+
+    def __contains__(self, term: str) -> bool:
+        return self.df(term) > 0
+
+
+@lru_cache(maxsize=1)
+def _load_shipped() -> DocFreqs:
+    ref = resources.files("indexer") / "data" / STATS_FILE
+    if not ref.is_file():
+        return DocFreqs(0, {}, source="empty")
+    with ref.open("rb") as fh, gzip.open(fh, "rt", encoding="utf-8") as gz:
+        stats = json.load(gz)
+    return DocFreqs.from_stats(stats, source="shipped")
+
+
+@dataclass(frozen=True)
+class Keyword:
+    keyword: str  # display phrase, surface form ("graph neural networks")
+    weight: float  # relative score, the top keyword has 1.0
+    terms: tuple[str, ...]  # indexer.tokenizer terms of the phrase (for BM25 queries)
+
+    def to_dict(self) -> dict:
+        return {"keyword": self.keyword, "weight": round(self.weight, 4)}
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    """Knobs of the score; defaults tuned on Inspec train (docs/quality-keyphrases.md)."""
+
+    tf_k: float = 1.2  # tf saturation: tf*(k+1)/(tf+k), k scaled by length/avg_length
+    avg_length: float = 200.0  # words of a typical abstract
+    length_power: float = 0.5  # k grows with sqrt(length): repetition counts, sub-linearly
+    long_position: float = 3.0  # extra early-position bonus per log(length/avg_length)
+    long_title: float = 1.0  # extra title bonus per log(length/avg_length)
+    tf_k_zh: float = 3.0  # Chinese (tuned on CSL dev, the only Chinese set)
+    length_zh: tuple[float, ...] = (0.7, 1.0, 1.0, 0.9, 0.8)
+    overlap_penalty: float = 1.0  # score factor for a phrase nested in a better one (English)
+    overlap_penalty_zh: float = 0.7  # the same for Chinese, whose sub-phrases overlap far more
+    max_df_single: float = 0.2  # single words in more than this share of documents are never keywords
+    term_weight: float = 0.5  # share of the mean word idf in a phrase's idf
+    position: float = 0.5  # bonus for an early first occurrence
+    position_scale: float = 50.0  # words
+    title: float = 0.5  # bonus for a phrase that occurs in the title
+    length: tuple[float, ...] = (0.7, 1.0, 1.0, 0.9, 0.8)  # prior by number of words (1..5+)
+
+
+class KeywordExtractor:
+    """``extract(text, k, title)`` → top-k :class:`Keyword`; safe to share between threads."""
+
+    def __init__(self, doc_freqs: DocFreqs | None = None, params: ScoringParams | None = None):
+        self.doc_freqs = doc_freqs if doc_freqs is not None else DocFreqs.shipped()
+        self.params = params or ScoringParams()
+
+    def _idf(self, key: str) -> float:
+        n = max(self.doc_freqs.num_docs, 1)
+        df = min(self.doc_freqs.df(key), n)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def extract(self, text: str, k: int = 10, title: str = "") -> list[Keyword]:
+        """Top ``k`` keywords/keyphrases of ``title`` + ``text`` (any language, any length)."""
+        if k <= 0 or not ((text and text.strip()) or (title and title.strip())):
+            return []
+        cands, length = collect_candidates(text or "", title or "")
+        if not cands:
+            return []
+        p = self.params
+        idf = self._idf
+        term_idf: dict[str, float] = {}
+        # BM25-style length normalisation: on an abstract tf saturates fast (one mention is
+        # nearly as good as three); on a whole paper repetition is what marks the topic.
+        length_factor = max(1.0, length / p.avg_length) ** p.length_power
+        tf_k_en = p.tf_k * length_factor
+        tf_k_zh = p.tf_k_zh * length_factor
+        # ... and in a long text the title and the opening (abstract, introduction) are
+        # where its own topic is stated: position counts more the longer the text.
+        long_boost = math.log(max(1.0, length / p.avg_length))
+        scored: list[tuple[float, str]] = []
+        n_docs = max(self.doc_freqs.num_docs, 1)
+        generic = p.max_df_single * n_docs
+        for key, c in cands.items():
+            if len(c.terms) == 1 and n_docs > 50 and self.doc_freqs.df(key) > generic:
+                continue  # "model", "method", "experiments": true of most papers, a keyword of none
+            phrase_idf = idf(key)
+            if len(c.terms) > 1:
+                word_idfs = []
+                for t in c.terms:
+                    v = term_idf.get(t)
+                    if v is None:
+                        v = term_idf[t] = idf(t)
+                    word_idfs.append(v)
+                phrase_idf = (1 - p.term_weight) * phrase_idf + p.term_weight * sum(word_idfs) / len(word_idfs)
+            zh = c.zh
+            tf_k = tf_k_zh if zh else tf_k_en
+            tf = c.count * (tf_k + 1) / (c.count + tf_k)
+            prior = 1.0 + (p.position + long_boost * p.long_position) / (1.0 + c.first / p.position_scale)
+            if c.in_title:
+                prior += p.title + long_boost * p.long_title
+            lengths = p.length_zh if zh else p.length
+            length_prior = lengths[min(c.words, len(lengths)) - 1]
+            scored.append((tf * phrase_idf * prior * length_prior, key))
+        top = _select(scored, k, p.overlap_penalty_zh, p.overlap_penalty)
+        best = top[0][0] if top and top[0][0] > 0 else 1.0
+        return [Keyword(cands[key].surface, score / best, cands[key].terms) for score, key in top]
+
+
+def _nested(a: str, b: str) -> bool:
+    """One phrase key inside the other, on term boundaries ("neural network" / "graph neural network")."""
+    if len(a) > len(b):
+        a, b = b, a
+    return f" {a} " in f" {b} "
+
+
+def _select(scored: list[tuple[float, str]], k: int, penalty_zh: float, penalty_en: float) -> list[tuple[float, str]]:
+    """Top k by score, where a phrase nested in (or containing) one already chosen has its
+    score multiplied by the penalty once: "对话轨迹", "对话轨迹预测", "轨迹预测" should not
+    fill three of ten slots. Returns (score, key) in descending order."""
+    heap = [(-score, key, False) for score, key in scored]
+    heapq.heapify(heap)
+    chosen: list[tuple[float, str]] = []
+    while heap and len(chosen) < k:
+        neg, key, penalised = heapq.heappop(heap)
+        if not penalised:
+            penalty = penalty_zh if has_cjk(key) else penalty_en
+            if penalty < 1.0 and any(_nested(key, other) for _, other in chosen):
+                heapq.heappush(heap, (neg * penalty, key, True))
+                continue
+        chosen.append((-neg, key))
+    return chosen
+
+
+def extract_keywords(text: str, k: int = 10, title: str = "", doc_freqs: DocFreqs | None = None) -> list[Keyword]:
+    """Convenience: one-off extraction with the shipped statistics by default."""
+    return KeywordExtractor(doc_freqs).extract(text, k=k, title=title)

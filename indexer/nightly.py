@@ -1,0 +1,403 @@
+"""`papers nightly`: harvest what arXiv changed since the last run, then build and publish.
+
+Why it is safe to run from cron and to kill at any moment:
+
+* One run at a time: the whole run holds the ``index`` lock (:mod:`indexer.locks`); a
+  second run raises :class:`AlreadyRunning` at once (exit code 75).
+* Harvesting is resumable and idempotent: ``harvest_oai`` commits each page with its
+  resumption token, and ``upsert_papers`` keyed by arXiv id never duplicates a paper.
+* Building is driven by the database, not by what this run harvested: the build indexes
+  every row whose ``seq`` is above the published ``built_seq``. Papers upserted by a run
+  that was killed before it built are therefore picked up by the next run.
+* The index is published by one atomic manifest replace; a reader keeps serving the
+  previous version until then.
+
+Window: from the last successful harvest datestamp minus one day of overlap (arXiv
+datestamps are per day and a run may have started mid-day) up to today (UTC). A first
+run without ``--from`` and without harvest state harvests from yesterday; use
+``--from`` to backfill further (or ``papers backfill kaggle`` for the whole archive).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, inspect, select, update
+from sqlalchemy.exc import OperationalError
+
+from indexer.errors import PapersError, StorageError
+from indexer.models import HarvestState, IngestRun
+from indexer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OVERLAP = timedelta(days=1)
+RUN_KIND = "nightly"
+
+
+@dataclass
+class NightlyReport:
+    """What one nightly run did (or, with ``dry_run``, would do)."""
+
+    set_spec: str
+    from_date: date
+    until_date: date
+    dry_run: bool = False
+    status: str = "ok"  # ok | nothing_new | dry_run
+    harvested: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    pending_before: int = 0  # rows already in the DB but not yet in the published index
+    built: bool = False
+    version: int = 0
+    indexed: int = 0
+    removed: int = 0
+    embedded: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    run_id: int | None = None
+
+    def summary(self) -> str:
+        window = f"{self.set_spec} {self.from_date.isoformat()}..{self.until_date.isoformat()}"
+        if self.dry_run:
+            return (
+                f"dry run: would harvest set {window}; {self.pending_before} papers waiting to be indexed; "
+                "nothing written"
+            )
+        harvest = (
+            f"harvested {window}: {self.inserted} new, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.skipped} skipped"
+        )
+        if not self.built:
+            return f"{harvest}; nothing new to index (index unchanged) in {self.seconds:.1f}s"
+        emb = ", ".join(f"{k} {v}" for k, v in self.embedded.items()) or "skipped"
+        return (
+            f"{harvest}; published index version {self.version} "
+            f"({self.indexed} indexed, {self.removed} removed, embedded: {emb}) in {self.seconds:.1f}s"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "set": self.set_spec,
+            "from": self.from_date.isoformat(),
+            "until": self.until_date.isoformat(),
+            "dry_run": self.dry_run,
+            "status": self.status,
+            "harvested": self.harvested,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "errors": list(self.errors),
+            "pending_before": self.pending_before,
+            "built": self.built,
+            "version": self.version,
+            "indexed": self.indexed,
+            "removed": self.removed,
+            "embedded": dict(self.embedded),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def harvest_source(set_spec: str) -> str:
+    """The harvest_state key of an OAI-PMH set (``oai:cs``)."""
+    return f"oai:{set_spec}"
+
+
+def _event(name: str, **fields: Any) -> None:
+    """One structured (logfmt) log line on stderr: ``event=<name> key=value ...``."""
+    parts = [f"event={name}"] + [f"{k}={v}" for k, v in fields.items()]
+    log.info(" ".join(parts))
+
+
+def last_datestamp(engine: Engine, set_spec: str) -> date | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(HarvestState.last_datestamp).where(HarvestState.source == harvest_source(set_spec))
+        ).scalar_one_or_none()
+
+
+def harvest_window(
+    settings: Settings, engine: Engine | None, set_spec: str, from_date: date | None, today: date | None = None
+) -> tuple[date, date]:
+    """(from, until) of the next harvest: see the module docstring."""
+    until = today or _today()
+    if from_date is not None:
+        start = from_date
+    else:
+        last = last_datestamp(engine, set_spec) if engine is not None else None
+        start = (last - OVERLAP) if last else (until - timedelta(days=1))
+    return min(start, until), until
+
+
+def _database_exists(settings: Settings) -> bool:
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :]).is_file()
+    return True
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Turn disk-full / unreadable-directory failures into one clear StorageError."""
+    try:
+        yield
+    except PapersError:
+        raise
+    except OSError as e:
+        reason = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        raise StorageError(f"{what} failed: {reason}{where}; the published index was left as it was") from e
+    except OperationalError as e:
+        msg = str(e.orig) if e.orig is not None else str(e)
+        raise StorageError(f"{what} failed: database error: {msg}; nothing was lost") from e
+
+
+def _check_data_dir(settings: Settings) -> None:
+    """Fail early and clearly when the data directory cannot be a directory."""
+    d = settings.data_dir
+    for parent in [d, *d.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StorageError(f"data directory {d} is unusable: {parent} is not a directory")
+            break
+
+
+def nightly(
+    settings: Settings,
+    from_date: date | None = None,
+    dry_run: bool = False,
+    embeddings: bool = True,
+    set_spec: str | None = None,
+    *,
+    client: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: bool = False,
+) -> NightlyReport:
+    """Harvest → upsert → incremental build → atomic publish, under the run lock."""
+    set_spec = set_spec or settings.oai_set
+    _check_data_dir(settings)
+    if dry_run:
+        return _dry_run(settings, set_spec, from_date)
+
+    from indexer.locks import run_lock
+
+    t0 = time.perf_counter()
+    with storage_errors("nightly run"), run_lock(settings, "index"):
+        from indexer.db import open_database
+
+        engine = open_database(settings)
+        start, until = harvest_window(settings, engine, set_spec, from_date)
+        report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until)
+        _close_interrupted_runs(engine)
+        report.run_id = _start_run(engine, report)
+        _event("nightly_start", set=set_spec, frm=start.isoformat(), until=until.isoformat(), run=report.run_id)
+        try:
+            _harvest(settings, engine, report, client=client, sleep=sleep)
+            _build_if_needed(settings, engine, report, embeddings=embeddings, progress=progress)
+        except BaseException as e:
+            report.seconds = time.perf_counter() - t0
+            _finish_run(engine, report, status="failed", message=_describe(e))
+            _event("nightly_failed", run=report.run_id, error=type(e).__name__)
+            raise
+        report.seconds = time.perf_counter() - t0
+        report.status = "ok" if report.built else "nothing_new"
+        _finish_run(engine, report, status="ok", message=report.summary())
+        _event(
+            "nightly_done", run=report.run_id, status=report.status, inserted=report.inserted,
+            updated=report.updated, version=report.version, seconds=f"{report.seconds:.2f}",
+        )
+        return report
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, PapersError):
+        return e.message
+    return f"{type(e).__name__}: {e}"
+
+
+def _harvest(settings: Settings, engine: Engine, report: NightlyReport, *, client: Any, sleep) -> None:
+    from indexer.ingest.oai import harvest_oai
+
+    h = harvest_oai(settings, engine, report.set_spec, report.from_date, report.until_date, client=client, sleep=sleep)
+    report.inserted = int(getattr(h, "inserted", 0) or 0)
+    report.updated = int(getattr(h, "updated", 0) or 0)
+    report.unchanged = int(getattr(h, "unchanged", 0) or 0)
+    report.skipped = int(getattr(h, "skipped", 0) or 0)
+    errs = getattr(h, "errors", None) or []
+    report.errors = [str(x) for x in errs][:100] if isinstance(errs, list | tuple) else []
+    report.harvested = int(
+        getattr(h, "records", 0) or (report.inserted + report.updated + report.unchanged + report.skipped)
+    )
+    _event(
+        "harvest_done", set=report.set_spec, records=report.harvested, inserted=report.inserted,
+        updated=report.updated, unchanged=report.unchanged, skipped=report.skipped,
+    )
+
+
+def pending_rows(settings: Settings, engine: Engine) -> int:
+    """Rows in the database that the published index does not contain yet."""
+    from sqlalchemy import func
+
+    from indexer.build import current_manifest
+    from indexer.models import Paper
+
+    built_seq = current_manifest(settings).built_seq
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Paper).where(Paper.seq > built_seq)).scalar_one())
+
+
+def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, *, embeddings: bool, progress: bool) -> None:
+    """Build when the DB holds rows the published index lacks (this run's or a killed run's)."""
+    from indexer.build import build
+    from indexer.manifest import read_manifest
+
+    pending = pending_rows(settings, engine)
+    report.pending_before = pending
+    try:
+        read_manifest(settings.index_dir)
+        corrupt = False
+    except PapersError:
+        corrupt = True  # the current manifest failed its checksum: publish a good version
+    if pending == 0 and not corrupt:
+        _event("build_skipped", reason="nothing_new")
+        return
+    b = build(settings, embeddings=embeddings, progress=progress, lock=False)
+    report.built = bool(getattr(b, "published", True))
+    report.version = int(getattr(b, "version", 0))
+    report.indexed = int(getattr(b, "indexed", 0))
+    report.removed = int(getattr(b, "removed", 0))
+    report.embedded = dict(getattr(b, "embedded", {}) or {})
+    _event("build_done", version=report.version, indexed=report.indexed, removed=report.removed)
+
+
+def _dry_run(settings: Settings, set_spec: str, from_date: date | None) -> NightlyReport:
+    """The window and backlog a real run would process; writes nothing, takes no lock."""
+    from indexer.db import engine_for
+    from indexer.models import Paper
+
+    engine = None
+    if _database_exists(settings):
+        engine = engine_for(settings.resolved_database_url)
+        tables = set(inspect(engine).get_table_names())
+        if not {HarvestState.__tablename__, Paper.__tablename__} <= tables:
+            engine = None
+    start, until = harvest_window(settings, engine, set_spec, from_date)
+    report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until, dry_run=True, status="dry_run")
+    if engine is not None:
+        report.pending_before = pending_rows(settings, engine)
+    _event("nightly_dry_run", set=set_spec, frm=start.isoformat(), until=until.isoformat(), pending=report.pending_before)
+    return report
+
+
+def _close_interrupted_runs(engine: Engine) -> None:
+    """Runs left 'running' by a killed process: we hold the lock, so none is alive."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(IngestRun)
+            .where(IngestRun.kind == RUN_KIND, IngestRun.status == "running")
+            .values(status="interrupted", finished_at=_now(), message="process ended before finishing; resumed by a later run")
+        )
+
+
+def _start_run(engine: Engine, report: NightlyReport) -> int:
+    with engine.begin() as conn:
+        res = conn.execute(
+            insert(IngestRun).values(
+                kind=RUN_KIND,
+                source=f"{harvest_source(report.set_spec)} {report.from_date.isoformat()}..{report.until_date.isoformat()}",
+                started_at=_now(),
+                status="running",
+                errors=[],
+            )
+        )
+        return int(res.inserted_primary_key[0])
+
+
+def _finish_run(engine: Engine, report: NightlyReport, *, status: str, message: str) -> None:
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(IngestRun)
+                .where(IngestRun.id == report.run_id)
+                .values(
+                    finished_at=_now(),
+                    status=status,
+                    inserted=report.inserted,
+                    updated=report.updated,
+                    unchanged=report.unchanged,
+                    skipped=report.skipped,
+                    errors=report.errors,
+                    message=message,
+                )
+            )
+    except (OSError, OperationalError) as e:  # e.g. disk full: the original error matters more
+        log.error("event=run_record_failed run=%s error=%s", report.run_id, e)
+
+
+@dataclass
+class BackfillReport:
+    """A bulk load followed by a build."""
+
+    source: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    version: int = 0
+    indexed: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"backfill {self.source}: {self.inserted} new, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.skipped} skipped; published index version {self.version} ({self.indexed} indexed) "
+            f"in {self.seconds:.1f}s"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def backfill_kaggle(settings: Settings, path: Path, *, embeddings: bool = True, progress: bool = True) -> BackfillReport:
+    """Ingest a Kaggle snapshot file, then build, all under the index lock."""
+    from indexer.build import build
+    from indexer.errors import InvalidInput
+    from indexer.ingest.kaggle import ingest_kaggle
+    from indexer.locks import run_lock
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"Kaggle snapshot {path} does not exist or is not a file")
+    _check_data_dir(settings)
+    t0 = time.perf_counter()
+    report = BackfillReport(source=str(path))
+    with storage_errors("backfill"), run_lock(settings, "index"):
+        counts = ingest_kaggle(settings, path, progress=progress)
+        for name in ("inserted", "updated", "unchanged", "skipped"):
+            setattr(report, name, int(getattr(counts, name, 0) or 0))
+        _event("backfill_ingested", source=path.name, inserted=report.inserted, updated=report.updated)
+        b = build(settings, embeddings=embeddings, progress=progress, lock=False)
+        report.version = int(getattr(b, "version", 0))
+        report.indexed = int(getattr(b, "indexed", 0))
+    report.seconds = time.perf_counter() - t0
+    _event("backfill_done", version=report.version, seconds=f"{report.seconds:.2f}")
+    return report

@@ -1,0 +1,324 @@
+"""JSON API routes (``/api/*``, ``/healthz``, ``/readyz``): thin wrappers over the engine.
+
+Parameters are validated here against the limits in :mod:`service.schemas` (so the
+OpenAPI schema states them); ranking and errors about meaning (a bad category
+expression, an unknown paper) come from :class:`indexer.engine.SearchEngine`.
+Routes are plain ``def``: the engine is synchronous, FastAPI runs them in a threadpool.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from indexer.errors import InvalidQuery
+from service.bibtex import bibtex_entry
+from service.deps import get_engine, get_settings
+from service.ondemand import paper_or_fetch
+from service.schemas import (
+    BODY_ERRORS,
+    ERROR_RESPONSES,
+    MAX_CATEXPR_CHARS,
+    MAX_PAGE_SIZE,
+    MAX_PREFS,
+    MAX_PREFS_CHARS,
+    MAX_QUERY_CHARS,
+    RESULT_WINDOW,
+    CategoriesResponse,
+    DailyResponseModel,
+    ErrorResponse,
+    HealthResponse,
+    HitModel,
+    HitsResponse,
+    KeywordsRequest,
+    KeywordsResponse,
+    PaperModel,
+    ReadyResponse,
+    RecommendRequest,
+    SearchResponseModel,
+    SimilarRequest,
+    StatsResponse,
+)
+
+router = APIRouter()
+
+Engine = Annotated[Any, Depends(get_engine)]
+
+Q = Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="Query: words, \"phrases\", -exclude, OR, fields ti: au: abs: cat: id:; an arXiv id or URL finds that paper (≤ 1000 characters)")]
+Mode = Annotated[Literal["bm25", "dense", "hybrid"], Query(description="Retrieval: BM25, embeddings, or both fused")]
+Cat = Annotated[str | None, Query(max_length=MAX_CATEXPR_CHARS, description="Category expression: `cs.AI+cs.LG-cs.CY` = cs.AI or cs.LG, not cs.CY; an archive like `cs` covers its subcategories")]
+DateFrom = Annotated[date | None, Query(alias="from", description="Earliest first-version date, YYYY-MM-DD")]
+DateTo = Annotated[date | None, Query(alias="to", description="Latest first-version date, YYYY-MM-DD")]
+Sort = Annotated[Literal["relevance", "date", "prefs"], Query(description="relevance, date (newest first) or prefs (❤: re-ranked by BM25 against `prefs`)")]
+Prefs = Annotated[str, Query(max_length=MAX_PREFS_CHARS, description="Comma-separated preference keywords for sort=prefs (first 20 used)")]
+Page = Annotated[int, Query(ge=1, le=RESULT_WINDOW, description="1-based page; page × size ≤ 1000")]
+Size = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Results per page (1–100)")]
+PaperId = Annotated[str, Path(description="arXiv id, with or without version (`2401.01234`, `2401.01234v2`, `hep-th/9901001`)", max_length=200)]
+
+
+def parse_prefs(prefs: str | None) -> list[str]:
+    """``"graph neural, transformer"`` → ``["graph neural", "transformer"]`` (at most 20)."""
+    words = [w.strip() for w in (prefs or "").split(",")]
+    seen: list[str] = []
+    for w in words:
+        if w and w.lower() not in (s.lower() for s in seen):
+            seen.append(w[:100])
+    return seen[:MAX_PREFS]
+
+
+def check_window(page: int, size: int) -> None:
+    if page * size > RESULT_WINDOW:
+        raise InvalidQuery(f"results are capped at {RESULT_WINDOW}: page × size must be ≤ {RESULT_WINDOW}")
+
+
+def hit_dict(hit: Any) -> dict[str, Any]:
+    return {
+        "id": hit.id,
+        "title": hit.title,
+        "authors": list(hit.authors),
+        "categories": list(hit.categories),
+        "published": hit.published.isoformat() if hasattr(hit.published, "isoformat") else str(hit.published),
+        "updated": hit.updated.isoformat() if hasattr(hit.updated, "isoformat") else hit.updated,
+        "score": round(float(hit.score), 6),
+        "title_html": hit.title_html,
+        "snippet_html": hit.snippet_html,
+        "shared_keywords": list(getattr(hit, "shared_keywords", []) or []),
+    }
+
+
+def _iso(d: Any) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+# -- health ---------------------------------------------------------------------------
+
+
+@router.get("/healthz", response_model=HealthResponse, summary="Liveness: the process is up", tags=["health"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    summary="Readiness: an index is loaded (503 otherwise)",
+    tags=["health"],
+    responses={503: {"model": ErrorResponse, "description": "No index loaded yet"}},
+)
+def readyz(request: Request) -> Any:
+    from service.errors import json_error
+
+    try:
+        engine = request.app.state.engines.get()
+    except Exception as e:  # noqa: BLE001 - any failure to open means "not ready"
+        message = getattr(e, "message", None) or "the search engine could not be opened"
+        return json_error(503, getattr(e, "code", "unavailable"), message, {"Retry-After": "30"})
+    if not engine.ready:
+        return json_error(503, "index_unavailable", "no index has been published yet: run `papers build`", {"Retry-After": "30"})
+    return {"status": "ready", "index_version": int(engine.version)}
+
+
+# -- search ---------------------------------------------------------------------------
+
+
+@router.get(
+    "/api/search",
+    response_model=SearchResponseModel,
+    summary="Search papers",
+    description="BM25, dense or hybrid search over titles and abstracts, with category and date filters, "
+    "date or ❤-preference ordering, and paging. At most 1000 results are reachable (page × size ≤ 1000). "
+    "An empty `q` lists papers matching the filters (needs `cat` or a date).",
+    tags=["search"],
+    responses=ERROR_RESPONSES,
+)
+def search(
+    engine: Engine,
+    q: Q = "",
+    mode: Mode = "hybrid",
+    cat: Cat = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    sort: Sort = "relevance",
+    prefs: Prefs = "",
+    page: Page = 1,
+    size: Size = 20,
+) -> dict[str, Any]:
+    check_window(page, size)
+    res = engine.search(
+        q,
+        mode=mode,
+        cat=cat or None,
+        date_from=date_from,
+        date_to=date_to,
+        sort=sort,
+        page=page,
+        size=size,
+        prefs=parse_prefs(prefs) if sort == "prefs" else None,
+    )
+    return {
+        "total": res.total,
+        "page": page,
+        "size": size,
+        "took_ms": res.took_ms,
+        "mode": res.mode,
+        "query": res.query,
+        "arxiv_id": getattr(res, "arxiv_id", None),
+        "hits": [hit_dict(h) for h in res.hits],
+    }
+
+
+# -- papers (most specific routes first: ids may contain '/') --------------------------
+
+
+@router.get(
+    "/api/papers/{paper_id:path}/related",
+    response_model=HitsResponse,
+    summary="Related papers",
+    description="Papers related to this one (its top keywords as a BM25 query, fused with embedding "
+    "neighbours), each with the keywords it shares with it.",
+    tags=["papers"],
+    responses=ERROR_RESPONSES,
+)
+def related(engine: Engine, paper_id: PaperId, k: Annotated[int, Query(ge=1, le=50, description="How many papers")] = 10) -> dict[str, Any]:
+    return {"hits": [hit_dict(h) for h in engine.related(paper_id, k=k)]}
+
+
+@router.get(
+    "/api/papers/{paper_id:path}/keywords",
+    response_model=KeywordsResponse,
+    summary="Keywords of a paper",
+    tags=["papers"],
+    responses=ERROR_RESPONSES,
+)
+def paper_keywords(engine: Engine, paper_id: PaperId) -> dict[str, Any]:
+    kws = engine.paper_keywords(paper_id)
+    return {"keywords": [{"keyword": kw["keyword"], "weight": round(float(kw["weight"]), 4)} for kw in kws]}
+
+
+@router.get(
+    "/api/papers/{paper_id:path}.bib",
+    summary="BibTeX entry of a paper",
+    tags=["papers"],
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/x-bibtex": {"schema": {"type": "string"}}}, "description": "A BibTeX @misc entry"},
+        **ERROR_RESPONSES,
+    },
+)
+def paper_bib(engine: Engine, paper_id: PaperId, request: Request) -> PlainTextResponse:
+    paper = paper_or_fetch(engine, get_settings(request), paper_id)
+    return PlainTextResponse(bibtex_entry(paper), media_type="text/x-bibtex; charset=utf-8")
+
+
+@router.get(
+    "/api/papers/{paper_id:path}",
+    response_model=PaperModel,
+    summary="One paper's metadata",
+    description="An unknown but valid arXiv id is fetched from arXiv on demand when the server runs with "
+    "online fetching (PAPERS_ONLINE_FETCH=true); otherwise it is a 404. An invalid id is a 422.",
+    tags=["papers"],
+    responses={**ERROR_RESPONSES, 502: {"model": ErrorResponse, "description": "arXiv failed during an on-demand fetch"}},
+)
+def paper(engine: Engine, paper_id: PaperId, request: Request) -> dict[str, Any]:
+    return paper_or_fetch(engine, get_settings(request), paper_id)
+
+
+# -- text tools -------------------------------------------------------------------------
+
+
+@router.post(
+    "/api/keywords",
+    response_model=KeywordsResponse,
+    summary="Keywords of any text",
+    description="Weighted keywords of English, Chinese or mixed text (≤ 200,000 characters, body ≤ 256 KB).",
+    tags=["tools"],
+    responses=BODY_ERRORS,
+)
+def keywords(engine: Engine, body: KeywordsRequest) -> dict[str, Any]:
+    if not body.text.strip():
+        raise InvalidQuery("text is empty")
+    return {"keywords": engine.keywords(body.text, k=body.k)}
+
+
+@router.post(
+    "/api/similar",
+    response_model=HitsResponse,
+    summary="Papers similar to a text",
+    description="Related work for a draft: the papers closest to the text, each with the keywords it shares.",
+    tags=["tools"],
+    responses=BODY_ERRORS,
+)
+def similar(engine: Engine, body: SimilarRequest) -> dict[str, Any]:
+    if not body.text.strip():
+        raise InvalidQuery("text is empty")
+    return {"hits": [hit_dict(h) for h in engine.similar_text(body.text, k=body.k)]}
+
+
+@router.post(
+    "/api/recommend",
+    response_model=HitsResponse,
+    summary="Recommendations from liked and disliked papers",
+    description="Ranked papers like the liked ones and unlike the disliked ones (≤ 100 ids each).",
+    tags=["tools"],
+    responses=BODY_ERRORS,
+)
+def recommend(engine: Engine, body: RecommendRequest) -> dict[str, Any]:
+    hits = engine.recommend(body.liked, disliked=body.disliked, k=body.k)
+    return {"hits": [hit_dict(h) for h in hits]}
+
+
+# -- lists ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/api/daily/{catexpr}",
+    response_model=DailyResponseModel,
+    summary="A day's new papers for a category expression",
+    description="Like Cool Papers' daily pages: `cs.AI+cs.LG-cs.CY`; without `date`, the latest day with papers.",
+    tags=["lists"],
+    responses=ERROR_RESPONSES,
+)
+def daily(
+    engine: Engine,
+    catexpr: Annotated[str, Path(max_length=MAX_CATEXPR_CHARS, description="Category expression, e.g. `cs.CL` or `cs.AI+cs.LG-cs.CY`")],
+    day: Annotated[date | None, Query(alias="date", description="The day, YYYY-MM-DD (default: the latest)")] = None,
+    sort: Annotated[Literal["default", "prefs"], Query(description="default (by id) or prefs (❤)")] = "default",
+    prefs: Prefs = "",
+    page: Page = 1,
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Papers per page (1–100)")] = 25,
+) -> dict[str, Any]:
+    check_window(page, size)
+    lst = engine.daily(catexpr, day=day, page=page, size=size, prefs=parse_prefs(prefs) if sort == "prefs" else None)
+    return {
+        "expr": getattr(lst, "expr", "") or catexpr,
+        "date": _iso(lst.day),
+        "prev_date": _iso(lst.prev_day),
+        "next_date": _iso(lst.next_day),
+        "total": lst.total,
+        "page": page,
+        "size": size,
+        "hits": [hit_dict(h) for h in lst.hits],
+    }
+
+
+@router.get("/api/categories", response_model=CategoriesResponse, summary="Categories with paper counts", tags=["lists"], responses=ERROR_RESPONSES)
+def categories(engine: Engine) -> dict[str, Any]:
+    return {"categories": [{"category": c, "count": n} for c, n in engine.categories()]}
+
+
+@router.get(
+    "/api/stats",
+    response_model=StatsResponse,
+    summary="Corpus and index status",
+    description="Papers, newest paper, published index version, and the last nightly run with its outcome.",
+    tags=["health"],
+    responses=ERROR_RESPONSES,
+)
+def stats(engine: Engine) -> Any:
+    return JSONResponse(engine.stats())
+
+
+__all__ = ["router", "parse_prefs", "hit_dict", "HitModel"]

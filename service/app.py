@@ -1,0 +1,89 @@
+"""The FastAPI application factory: JSON API, web UI, feeds and static files in one app.
+
+``papers serve`` runs ``create_app`` through uvicorn (factory mode); tests call it with
+their own settings and engine. Middleware order, outermost first: security headers →
+catch-all 500 → size limits → rate limit → CORS → gzip → routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from indexer.settings import Settings, get_settings
+from service import api, feeds, web
+from service.deps import EngineHolder
+from service.errors import CatchAllMiddleware, install_error_handlers
+from service.middleware import RateLimitMiddleware, SecurityHeadersMiddleware, SizeLimitMiddleware
+
+STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Search and recommendation for arXiv papers.
+
+Every error has the shape `{"error": {"code": "...", "message": "..."}}`.
+Limits: `q` ≤ 1000 characters, `size` ≤ 100, `page × size` ≤ 1000 (the result window),
+request bodies ≤ 256 KB (413), `text` ≤ 200,000 characters, `liked`/`disliked` ≤ 100 ids,
+query strings ≤ 32 KB (414). An optional per-client rate limit answers 429 with Retry-After.
+See docs/api.md for examples."""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the index at start-up so the first request does not pay for it; a failure is
+    not fatal (the service reports it on /readyz and retries on later requests)."""
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        await run_in_threadpool(app.state.engines.get)
+    except Exception as e:  # noqa: BLE001 - reported by /readyz
+        log.warning("search engine not available at start-up: %s", getattr(e, "message", e))
+    yield
+
+
+def create_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
+    """Build the app. ``engine`` (a SearchEngine) is opened lazily from ``settings`` when omitted."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        lifespan=_lifespan,
+        title="papers",
+        version="1.0",
+        description=DESCRIPTION,
+        docs_url=None,  # Swagger UI would need a CDN; the schema is at /openapi.json
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engines = EngineHolder(settings, engine)
+
+    app.include_router(api.router)
+    app.include_router(feeds.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_error_handlers(app, html_renderer=web.render_error)
+
+    # added innermost first
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
+    if settings.rate_limit > 0:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit)
+    app.add_middleware(SizeLimitMiddleware)
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: even a 500 carries the headers
+    return app

@@ -1,0 +1,79 @@
+"""How routes reach the search engine and the settings.
+
+The engine is opened lazily and kept in ``app.state``: a service started before the first
+build (or over a broken data directory) still answers ``/healthz`` and says why it is not
+ready, and becomes ready by itself once an index is published — every request first
+asks the engine to follow the published manifest (a cheap stat).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from fastapi import Request
+
+from indexer.errors import IndexUnavailable, PapersError, StorageError
+from indexer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRY_OPEN_AFTER_S = 5.0
+
+
+class EngineHolder:
+    """Opens :class:`indexer.engine.SearchEngine` on first use and retries after failures."""
+
+    def __init__(self, settings: Settings, engine: Any = None):
+        self.settings = settings
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._last_error: PapersError | None = None
+        self._last_try = 0.0
+
+    def get(self) -> Any:
+        engine = self._engine
+        if engine is None:
+            engine = self._open()
+        try:
+            engine.reload_if_changed()
+        except PapersError as e:  # a corrupt new version: keep serving the loaded one
+            log.warning("index reload refused: %s", e.message)
+        except OSError as e:
+            log.warning("index reload failed: %s", e)
+        return engine
+
+    def _open(self) -> Any:
+        with self._lock:
+            if self._engine is not None:
+                return self._engine
+            if self._last_error is not None and time.monotonic() - self._last_try < RETRY_OPEN_AFTER_S:
+                raise self._last_error
+            self._last_try = time.monotonic()
+            try:
+                from indexer.engine import SearchEngine
+
+                self._engine = SearchEngine.open(self.settings)
+                self._last_error = None
+                return self._engine
+            except PapersError as e:
+                self._last_error = e
+            except OSError as e:
+                reason = e.strerror or str(e)
+                where = f": {e.filename}" if getattr(e, "filename", None) else ""
+                self._last_error = StorageError(f"data directory unusable ({reason}{where})")
+            except Exception as e:  # e.g. sqlalchemy OperationalError on a broken data dir
+                log.exception("could not open the search engine")
+                self._last_error = IndexUnavailable(f"the index could not be opened: {type(e).__name__}")
+            raise self._last_error
+
+
+def get_engine(request: Request) -> Any:
+    """FastAPI dependency: the current engine (raises a 503 PapersError when unavailable)."""
+    return request.app.state.engines.get()
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings

@@ -1,0 +1,144 @@
+"""The one place that turns failures into HTTP responses.
+
+Every error a client can see has the same JSON shape, ``{"error": {"code", "message"}}``,
+and the status its cause deserves: :class:`indexer.errors.PapersError` carries both;
+validation problems are 422, unknown routes 404, wrong methods 405, and anything
+unexpected is a 500 with a generic message (the traceback goes to the log, never out).
+
+Web pages (paths outside ``/api`` and ``/feeds`` asked for by a browser) get the same
+status with a small HTML page instead, so a reader never sees raw JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from indexer.errors import PapersError
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+#: Set by service.web: renders an error page for browsers (status, code, message) -> Response.
+HtmlRenderer = Callable[[Request, int, str, str], Response]
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a web page (not the API, not a feed)."""
+    path = request.scope.get("path", "")
+    if path.startswith(("/api", "/feeds", "/static")) or path in ("/healthz", "/readyz", "/openapi.json"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or "request"
+        msg = str(err.get("msg", "invalid value"))
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI, html_renderer: HtmlRenderer | None = None) -> None:
+    """Register the handlers; ``html_renderer`` turns an error into a web page."""
+
+    def respond(request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+        if html_renderer is not None and wants_html(request):
+            try:
+                resp = html_renderer(request, status, code, message)
+                for k, v in (headers or {}).items():
+                    resp.headers[k] = v
+                return resp
+            except Exception:  # an error page must never fail the error path
+                log.exception("error page failed to render")
+        return json_error(status, code, message, headers)
+
+    async def papers_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PapersError)
+        headers = {"Retry-After": "30"} if exc.http_status == 503 else None
+        return respond(request, exc.http_status, exc.code, exc.message, headers)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return respond(request, 422, "invalid_input", _validation_message(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        code = HTTP_CODES.get(status, "error")
+        if status == 404 and exc.detail in (None, "Not Found"):
+            message = f"no such page or endpoint: {request.scope.get('path', '')[:200]}"
+        elif status == 405:
+            message = f"method {request.method} is not allowed here"
+        else:
+            message = str(exc.detail) if exc.detail else code.replace("_", " ")
+        if status == 400 and "parsing the body" in message:
+            status, code, message = 422, "invalid_json", "the request body is not valid JSON"
+        return respond(request, status, code, message, dict(exc.headers or {}))
+
+    app.add_exception_handler(PapersError, papers_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+class CatchAllMiddleware:
+    """Outermost guard: an unexpected exception becomes a JSON 500 without a traceback.
+
+    Starlette's own last-resort handler re-raises after answering; this one logs and
+    answers, so a bug in one request never shows internals or kills the connection.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            resp = json_error(500, "internal_error", "an internal error occurred; it has been logged")
+            await resp(scope, receive, send)

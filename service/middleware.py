@@ -1,0 +1,191 @@
+"""ASGI middlewares that guard every request: security headers, size limits, rate limit.
+
+Pure ASGI (no BaseHTTPMiddleware) so they add no per-request task and work for
+streaming responses too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import json_error
+
+#: Request bodies above this are refused with 413 (docs/api.md).
+MAX_BODY_BYTES = 256 * 1024
+#: Query strings above this are refused with 414; parameters have their own, smaller limits.
+MAX_QUERY_STRING_BYTES = 32 * 1024
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        # KaTeX positions glyphs with inline style attributes
+        "style-src 'self' 'unsafe-inline'",
+        "font-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Adds CSP and friends to every response; long cache lifetimes for static files."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_static = scope.get("path", "").startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    if key not in headers:
+                        headers[key] = value
+                if is_static and message.get("status") == 200:
+                    headers["Cache-Control"] = "public, max-age=86400"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class SizeLimitMiddleware:
+    """413 for bodies over ``max_body`` bytes (declared or streamed); 414 for huge URLs.
+
+    The body is read here (it is small by construction) and replayed to the app, so a
+    chunked upload cannot slip past a Content-Length check.
+    """
+
+    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES, max_query: int = MAX_QUERY_STRING_BYTES):
+        self.app = app
+        self.max_body = max_body
+        self.max_query = max_query
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if len(scope.get("query_string", b"")) > self.max_query:
+            await json_error(414, "uri_too_long", f"the query string is over {self.max_query // 1024} KB")(scope, receive, send)
+            return
+        declared = None
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = None
+        too_large = json_error(413, "payload_too_large", f"request bodies are limited to {self.max_body // 1024} KB")
+        if declared is not None and declared > self.max_body:
+            await too_large(scope, receive, send)
+            return
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE") and not declared:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_body:
+                await too_large(scope, receive, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        buffered = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": buffered, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class TokenBucketLimiter:
+    """Per-key token buckets: ``per_minute`` requests per minute, bursts up to the same.
+
+    In memory and per process: enough to stop one client from starving the others on a
+    small server; a shared limiter belongs in the reverse proxy.
+    """
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000, clock=time.monotonic):
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.max_clients = max_clients
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 when allowed, else the seconds until a token is available."""
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                wait = 0.0
+            else:
+                self._buckets[key] = (tokens, now)
+                wait = (1.0 - tokens) / self.rate
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+EXEMPT_FROM_RATE_LIMIT = ("/healthz", "/readyz", "/static/")
+
+
+class RateLimitMiddleware:
+    """429 with the JSON error shape and ``Retry-After`` once a client IP runs dry."""
+
+    def __init__(self, app: ASGIApp, per_minute: int):
+        self.app = app
+        self.limiter = TokenBucketLimiter(per_minute)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith(EXEMPT_FROM_RATE_LIMIT):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        key = client[0] if client else "unknown"
+        wait = self.limiter.take(key)
+        if wait > 0:
+            retry = str(max(1, int(wait + 0.999)))
+            resp = json_error(429, "rate_limited", f"too many requests: retry in {retry} s", headers={"Retry-After": retry})
+            await resp(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

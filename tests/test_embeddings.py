@@ -1,0 +1,174 @@
+"""Embedders and the embedding store: the real all-MiniLM-L6-v2 on real abstracts, and the
+store's contract — content-hash keyed, atomic versioned saves with verified checksums,
+resumable embedding, search that never returns an excluded paper."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder
+from indexer.errors import IndexUnavailable
+
+SAMPLE = Path(__file__).resolve().parents[1] / "indexer" / "data" / "sample-papers.jsonl.gz"
+
+
+def _papers(n: int) -> list[dict]:
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in islice(f, n)]
+
+
+@pytest.fixture(scope="module")
+def papers() -> list[dict]:
+    return _papers(300)
+
+
+def _items(papers: list[dict]) -> list[tuple[str, str, str]]:
+    return [(p["id"], f"h-{p['id']}", f"{p['title']}. {p['abstract']}") for p in papers]
+
+
+def test_real_minilm_on_real_abstracts(papers):
+    emb = get_embedder("all-MiniLM-L6-v2")
+    assert emb.dim == 384
+    picked = papers[:6]
+    docs = emb.encode([f"{p['title']}. {p['abstract']}" for p in picked], batch_size=4)
+    titles = emb.encode([p["title"] for p in picked])
+    assert docs.shape == (6, 384) and docs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-4)
+    sims = docs @ titles.T
+    for i in range(len(picked)):
+        # each abstract is nearer to its own title than to any other paper's title
+        assert sims[i, i] == sims[i].max(), (picked[i]["title"], sims[i])
+
+
+def test_fake_embedder_is_deterministic_and_normalised():
+    a = get_embedder("fake").encode(["graph neural networks", "", "graph neural networks for molecules"])
+    b = get_embedder("fake").encode(["graph neural networks"])
+    assert np.allclose(a[0], b[0])
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert a[0] @ a[2] > 0.5
+
+
+def test_store_only_embeds_new_or_changed_and_round_trips(tmp_path, papers):
+    emb = get_embedder("fake")
+    store = EmbeddingStore(tmp_path, "fake")
+    items = _items(papers[:50])
+    assert embed_papers(store, emb, items, progress=False) == 50
+    assert embed_papers(store, emb, items, progress=False) == 0  # nothing new
+    changed = [(items[3][0], "h-new", items[3][2] + " Revised."), *items[4:6]]
+    assert store.missing([(i, h) for i, h, _ in changed]) == [items[3][0]]
+    assert embed_papers(store, emb, changed, progress=False) == 1
+    assert len(store) == 50
+    info = store.save()
+    assert info["count"] == 50 and info["dim"] == emb.dim
+    assert set(info["files"]) == {f"vectors-{info['version']}.npy", f"ids-{info['version']}.json"}
+    again = EmbeddingStore(tmp_path, "fake").load(info)
+    assert again.ids == store.ids
+    assert np.allclose(again.vector(items[7][0]), store.vector(items[7][0]))
+    assert again.missing([(items[3][0], "h-new")]) == []
+    # a paper removed stays out of search results
+    assert again.remove([items[0][0]]) == 1
+    assert items[0][0] not in [d for d, _ in again.search(store.vector(items[0][0]), 10)]
+
+
+def test_search_and_similar_never_return_excluded(tmp_path, papers):
+    emb = get_embedder("fake")
+    store = EmbeddingStore(tmp_path, "fake")
+    embed_papers(store, emb, _items(papers[:100]), progress=False)
+    pid = papers[10]["id"]
+    hits = store.similar(pid, 5)
+    assert len(hits) == 5 and pid not in [d for d, _ in hits]
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    top = store.search(store.vector(pid), 3)
+    assert top[0][0] == pid and top[0][1] == pytest.approx(1.0, abs=1e-5)
+    excl = {d for d, _ in top}
+    assert not excl & {d for d, _ in store.search(store.vector(pid), 5, exclude=excl)}
+    assert store.similar("no-such-paper", 5) == []
+
+
+def test_checksum_mismatch_is_refused(tmp_path, papers):
+    store = EmbeddingStore(tmp_path, "fake")
+    embed_papers(store, get_embedder("fake"), _items(papers[:20]), progress=False)
+    info = store.save()
+    vec_file = tmp_path / next(n for n in info["files"] if n.startswith("vectors-"))
+    data = bytearray(vec_file.read_bytes())
+    data[-5] ^= 0xFF
+    vec_file.write_bytes(bytes(data))
+    with pytest.raises(IndexUnavailable):
+        EmbeddingStore(tmp_path, "fake").load(info)
+    vec_file.unlink()
+    with pytest.raises(IndexUnavailable):
+        EmbeddingStore(tmp_path, "fake").load(info)
+
+
+class _DiesAfter:
+    """An embedder that is killed after ``n`` batches (a crashed build)."""
+
+    def __init__(self, inner, n: int):
+        self.inner, self.n, self.name, self.dim = inner, n, inner.name, inner.dim
+
+    def encode(self, texts, batch_size=64, progress=False):
+        if self.n <= 0:
+            raise KeyboardInterrupt
+        self.n -= 1
+        return self.inner.encode(texts, batch_size=batch_size)
+
+
+def test_killed_embedding_resumes_from_checkpoints(tmp_path, papers):
+    items = _items(papers[:100])
+    emb = get_embedder("fake")
+    store = EmbeddingStore(tmp_path, "fake")
+    with pytest.raises(KeyboardInterrupt):
+        embed_papers(store, _DiesAfter(emb, 3), items, checkpoint_every=20, progress=False)
+    resumed = EmbeddingStore(tmp_path, "fake").load()  # the builder's resume path
+    assert len(resumed) == 60
+    assert embed_papers(resumed, emb, items, checkpoint_every=20, progress=False) == 40
+    info = resumed.save()
+    assert not list(tmp_path.glob("pending-*"))  # checkpoints folded into the version
+    final = EmbeddingStore(tmp_path, "fake").load(info)
+    assert len(final) == 100
+    fresh = emb.encode([items[70][2]])[0]
+    assert np.allclose(final.vector(items[70][0]), fresh, atol=1e-6)
+
+
+def test_old_versions_are_pruned_but_recent_ones_kept(tmp_path, papers):
+    store = EmbeddingStore(tmp_path, "fake")
+    emb = get_embedder("fake")
+    infos = []
+    for i in range(5):
+        embed_papers(store, emb, _items(papers[i * 10 : i * 10 + 10]), progress=False)
+        infos.append(store.save())
+    # the last three versions stay loadable (a reader may still be on an older manifest)
+    for info in infos[-3:]:
+        assert len(EmbeddingStore(tmp_path, "fake").load(info)) == info["count"]
+    with pytest.raises(IndexUnavailable):
+        EmbeddingStore(tmp_path, "fake").load(infos[0])
+    assert len(EmbeddingStore(tmp_path, "fake").load()) == 50  # latest without a manifest
+
+
+def test_ann_path_is_saved_and_verified(tmp_path, papers):
+    store = EmbeddingStore(tmp_path, "fake", ann_threshold=100)
+    embed_papers(store, get_embedder("fake"), _items(papers[:150]), progress=False)
+    info = store.save()
+    ann = [n for n in info["files"] if n.startswith("ann-")]
+    assert ann
+    loaded = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info)
+    assert loaded.index.kind == "hnsw"
+    pid = papers[4]["id"]
+    assert loaded.search(loaded.vector(pid), 1)[0][0] == pid
+    assert pid not in [d for d, _ in loaded.similar(pid, 10)]
+
+
+def test_save_without_changes_publishes_no_new_version(tmp_path, papers):
+    store = EmbeddingStore(tmp_path, "fake")
+    embed_papers(store, get_embedder("fake"), _items(papers[:10]), progress=False)
+    first = store.save()
+    reloaded = EmbeddingStore(tmp_path, "fake").load()
+    assert reloaded.save() == first  # nothing changed: same version, same files
+    reloaded.remove([papers[0]["id"]])
+    assert reloaded.save()["version"] == first["version"] + 1

@@ -1,0 +1,263 @@
+"""Keyword extraction on real text: the bundled arXiv sample (English and Chinese
+summaries), mixed text, a whole-paper-length text, and the `papers keywords` CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from indexer.evaluation.keyphrases import normalize_keyphrase
+from indexer.keywords import DocFreqs, Keyword, KeywordExtractor
+from indexer.tokenizer import default_tokenizer, has_cjk
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "indexer" / "data" / "sample-papers.jsonl.gz"
+SAMPLE_ZH = REPO / "indexer" / "data" / "sample-zh.jsonl.gz"
+
+
+def _read(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def papers() -> dict[str, dict]:
+    return {p["id"]: p for p in _read(SAMPLE)}
+
+
+@pytest.fixture(scope="module")
+def sample_dfs(papers) -> DocFreqs:
+    return DocFreqs.from_texts(f"{p['title']}\n{p['abstract']}" for p in papers.values())
+
+
+def _keys(kws: list[Keyword]) -> set[str]:
+    return {normalize_keyphrase(k.keyword) for k in kws}
+
+
+# Real papers of the sample and a phrase any reader would call one of their keyphrases.
+KNOWN = [
+    ("2504.08748", "multimodal retrieval-augmented generation"),
+    ("2604.05524", "network pruning"),
+    ("2606.23694", "text classification"),
+    ("0704.0808", "hilbert transform"),
+]
+
+
+@pytest.mark.parametrize("paper_id, phrase", KNOWN)
+@pytest.mark.parametrize("source", ["sample", "shipped"])
+def test_known_paper_keyphrase_in_top10(papers, sample_dfs, paper_id, phrase, source):
+    dfs = sample_dfs if source == "sample" else DocFreqs.shipped()
+    p = papers[paper_id]
+    kws = KeywordExtractor(dfs).extract(p["abstract"], k=10, title=p["title"])
+    assert len(kws) == 10
+    assert normalize_keyphrase(phrase) in _keys(kws), [k.keyword for k in kws]
+
+
+def test_keyword_shape_weights_and_terms(papers):
+    p = papers["2504.08748"]
+    kws = KeywordExtractor(DocFreqs.shipped()).extract(p["abstract"], k=8, title=p["title"])
+    weights = [k.weight for k in kws]
+    assert weights[0] == 1.0
+    assert weights == sorted(weights, reverse=True)
+    assert all(0 < w <= 1.0 for w in weights)
+    tok = default_tokenizer()
+    for k in kws:
+        assert k.terms and tuple(tok.tokenize(k.keyword)) == k.terms
+    # display form is readable text taken from the paper, not stems
+    assert any(" " in k.keyword for k in kws)
+    assert all(k.keyword.lower() in (p["title"] + " " + p["abstract"]).lower() for k in kws)
+
+
+def test_no_generic_words_or_latex(papers):
+    p = papers["0704.0808"]  # abstract full of LaTeX commands
+    kws = KeywordExtractor(DocFreqs.shipped()).extract(p["abstract"], k=10, title=p["title"])
+    words = {w for k in kws for w in k.keyword.lower().split()}
+    assert not words & {"operatorname", "frac", "thinspace", "we", "the", "paper", "propose", "study"}
+
+
+def test_chinese_text():
+    zh = _read(SAMPLE_ZH)
+    ex = KeywordExtractor(DocFreqs.shipped())
+    rec = next(r for r in zh if r["id"] == "2504.08748")
+    kws = ex.extract(rec["zh"], k=10)
+    assert 5 <= len(kws) <= 10
+    assert all(has_cjk(k.keyword) or k.keyword.isascii() for k in kws)
+    assert any(has_cjk(k.keyword) for k in kws)
+    assert all(k.keyword in rec["zh"] for k in kws)
+    # the stop words of Chinese scientific prose never come back as keywords
+    assert not {"本文", "提出", "方法", "通过"} & {k.keyword for k in kws}
+    for r in zh[:50]:
+        out = ex.extract(r["zh"], k=5)
+        assert out and out[0].weight == 1.0
+
+
+def test_mixed_chinese_english_text():
+    text = "基于Transformer的目标检测方法在COCO数据集上取得了很好的效果。We further apply graph neural networks to point clouds."
+    kws = KeywordExtractor(DocFreqs.shipped()).extract(text, k=10)
+    got = {k.keyword for k in kws}
+    assert any(has_cjk(g) for g in got)
+    assert any(g.isascii() for g in got)
+    assert "目标检测" in got or "目标检测方法" in got
+    assert "graph neural networks" in got
+
+
+def test_whole_paper_length_text(papers):
+    """A paper-length text (its title and abstract first, then about 50k words of other
+    abstracts of its category): returns k results and the paper's own topic stays on top."""
+    target = papers["2604.05524"]  # Cross-Resolution Diffusion Models via Network Pruning
+    parts = [target["abstract"]]
+    words = 0
+    for p in papers.values():
+        if p["id"] != target["id"] and "cs.CV" in p["categories"]:
+            parts.append(p["abstract"])
+            words += len(p["abstract"].split())
+            if words >= 50_000:
+                break
+    assert words >= 50_000
+    ex = KeywordExtractor(DocFreqs.shipped())
+    kws = ex.extract("\n".join(parts), k=15, title=target["title"])
+    assert len(kws) == 15
+    assert kws[0].weight == 1.0
+    assert [k.weight for k in kws] == sorted((k.weight for k in kws), reverse=True)
+    assert normalize_keyphrase("network pruning") in _keys(kws), [k.keyword for k in kws]
+    assert not _keys(kws) & {"method", "approach", "experi", "model", "state of the art"}
+    # without a title too: still k results
+    assert len(ex.extract("\n".join(parts), k=40)) == 40
+
+
+@pytest.mark.parametrize("text,title", [("", ""), ("   \n ", ""), ("", "  "), ("the of and", "")])
+def test_empty_or_stopword_text_gives_nothing(text, title):
+    assert KeywordExtractor(DocFreqs.shipped()).extract(text, k=10, title=title) == []
+
+
+def test_title_only():
+    kws = KeywordExtractor(DocFreqs.shipped()).extract("", k=5, title="Graph Neural Networks for Molecular Property Prediction")
+    assert kws and {"graph neural networks", "molecular property prediction"} & {k.keyword for k in kws}
+
+
+def test_k_limits():
+    text = "Deep reinforcement learning for robotic grasping with tactile sensors and visual feedback."
+    ex = KeywordExtractor(DocFreqs.shipped())
+    assert ex.extract(text, k=0) == []
+    assert len(ex.extract(text, k=2)) == 2
+
+
+def test_docfreqs_from_texts_counts_terms_and_phrases():
+    texts = [
+        "Graph neural networks for molecules.",
+        "We study graph neural networks on citation graphs.",
+        "Convolutional neural networks for images.",
+    ]
+    d = DocFreqs.from_texts(texts)
+    assert d.num_docs == 3
+    assert d.df("neural network") == 3  # phrase key = tokenizer terms joined by a space
+    assert d.df("graph neural network") == 2
+    assert d.df("network") == 3
+    assert d.df("molecul") == 1
+    assert d.df("unseen phrase") == 0
+
+
+def test_shipped_stats_are_the_real_corpus():
+    d = DocFreqs.shipped()
+    assert d.num_docs == 100_000
+    assert d.df("model") > d.df("neural network") > d.df("graph neural network") > 0
+    assert d.df("diffus model") > 500
+    assert d.df("目标 检测") > 0  # Chinese keys (counted over the Chinese summaries, rescaled)
+
+
+class _CountingIndex:
+    """The two members DocFreqs.from_index uses, answered from a real count of the sample
+    (the BM25 index exposes exactly these: ``num_docs`` and ``doc_freq(term)``)."""
+
+    def __init__(self, dfs: DocFreqs):
+        self.num_docs = dfs.num_docs
+        self._dfs = dfs
+
+    def doc_freq(self, term: str) -> int:
+        return int(self._dfs.df(term))
+
+
+def test_from_index_terms_exact_phrases_estimated(sample_dfs, papers):
+    d = DocFreqs.from_index(_CountingIndex(sample_dfs))
+    assert d.num_docs == sample_dfs.num_docs
+    assert d.df("model") == sample_dfs.df("model")
+    est = d.df("graph neural network")
+    assert 0 < est <= min(d.df("graph"), d.df("neural"), d.df("network"))
+    p = papers["2606.23694"]
+    kws = KeywordExtractor(d).extract(p["abstract"], k=10, title=p["title"])
+    assert normalize_keyphrase("text classification") in _keys(kws)
+
+
+def test_from_empty_index_uses_shipped():
+    class Empty:
+        num_docs = 0
+
+        def doc_freq(self, term: str) -> int:
+            return 0
+
+    assert DocFreqs.from_index(Empty()).num_docs == DocFreqs.shipped().num_docs
+
+
+def test_from_real_bm25_index_if_available(tmp_path, papers):
+    bm25 = pytest.importorskip("indexer.bm25", reason="indexer.bm25 not in this tree yet")
+    index = bm25.BM25Index.open(tmp_path / "bm25")
+    docs = [
+        bm25.IndexedDoc(
+            id=p["id"], title=p["title"], abstract=p["abstract"], authors=p["authors"],
+            categories=p["categories"], published=date.fromisoformat(p["published"]),
+        )
+        for p in list(papers.values())[:500]
+    ]
+    index.upsert(docs)
+    index.commit()
+    index.reload()
+    d = DocFreqs.from_index(index)
+    assert d.num_docs == 500
+    assert d.df("model") > 0
+    p = papers["2604.05524"]
+    kws = KeywordExtractor(d).extract(p["abstract"], k=10, title=p["title"])
+    assert normalize_keyphrase("network pruning") in _keys(kws)
+
+
+# -- CLI -------------------------------------------------------------------------------
+
+
+def _papers_cli(args: list[str], stdin: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from service.cli import main; main()", *args],
+        input=stdin, capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+
+
+def test_cli_keywords_json_lines(papers):
+    lines = [
+        json.dumps({"id": pid, "title": papers[pid]["title"], "text": papers[pid]["abstract"]})
+        for pid, _ in KNOWN
+    ]
+    r = _papers_cli(["keywords", "-", "--k", "7", "--df-from-input", "--json"], "\n".join(lines) + "\n")
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o["id"] for o in out] == [pid for pid, _ in KNOWN]
+    for o in out:
+        assert 1 <= len(o["keywords"]) <= 7
+        assert set(o["keywords"][0]) == {"keyword", "weight"}
+        ws = [k["weight"] for k in o["keywords"]]
+        assert ws[0] == 1.0 and ws == sorted(ws, reverse=True)
+
+
+def test_cli_keywords_bad_line_is_a_clear_error():
+    stdin = '{"id": 1, "title": "Graph neural networks", "text": "x"}\n{"id": 2, "title": \n'
+    r = _papers_cli(["keywords", "--json"], stdin)
+    assert r.returncode == 2
+    assert "error:" in r.stderr and ":2:" in r.stderr and "Traceback" not in r.stderr
+    r = _papers_cli(["keywords", "--json"], '["not", "an", "object"]\n')
+    assert r.returncode == 2 and ":1:" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = _papers_cli(["keywords", "--json"], '{"id": 3, "text": 42}\n')
+    assert r.returncode == 2 and "must be strings" in r.stderr

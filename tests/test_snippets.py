@@ -1,0 +1,70 @@
+"""Highlighted snippets: marks by tokenizer terms, safe HTML, densest window."""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import re
+from pathlib import Path
+
+from indexer.query import parse_query
+from indexer.snippets import highlight
+from indexer.tokenizer import tokenize
+
+SAMPLE = Path(__file__).resolve().parents[1] / "indexer" / "data" / "sample-papers.jsonl.gz"
+
+
+def _marked(s: str) -> list[str]:
+    return re.findall(r"<mark>(.*?)</mark>", s)
+
+
+def test_marks_stemmed_variants():
+    terms = parse_query("graph neural network").positive_terms
+    out = highlight("Graph Neural Networks for graphs", terms, max_chars=0)
+    assert _marked(out) == ["Graph", "Neural", "Networks", "graphs"]
+
+
+def test_html_is_escaped_and_inert():
+    out = highlight('<script>alert("x")</script> & attention', {"attent", "script"}, max_chars=0)
+    assert "<script>" not in out and "&lt;" in out and "&amp;" in out
+    assert re.sub(r"</?mark>", "", out) == html.escape('<script>alert("x")</script> & attention')
+
+
+def test_chinese_and_compounds():
+    out = highlight("基于Transformer的目标检测与U-Net分割", parse_query("目标检测 unet transformer").positive_terms, max_chars=0)
+    assert _marked(out) == ["Transformer", "目标", "检测", "U-Net"]
+
+
+def test_long_text_window_is_densest_and_cut():
+    filler = "Lorem ipsum dolor sit amet consectetur. " * 30
+    text = filler + "We propose a diffusion model for protein design, a diffusion approach. " + filler
+    out = highlight(text, set(tokenize("diffusion protein")), max_chars=200)
+    plain = re.sub(r"</?mark>", "", out)
+    assert out.startswith("…") and out.endswith("…")
+    assert len(plain) <= 202
+    assert _marked(out) == ["diffusion", "protein", "diffusion"]
+
+
+def test_no_terms_gives_start_of_text():
+    text = "word " * 200
+    out = highlight(text, set(), max_chars=100)
+    assert out.startswith("word") and out.endswith("…") and "<mark>" not in out
+    assert highlight("short title", set(), max_chars=0) == "short title"
+
+
+def test_real_abstracts_keep_all_marked_words_in_the_window():
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
+        docs = [json.loads(line) for _, line in zip(range(400), f, strict=False)]
+    terms = set(tokenize("quantum entanglement"))
+    checked = 0
+    for d in docs:
+        out = highlight(d["abstract"], terms, max_chars=300)
+        plain = html.unescape(re.sub(r"</?mark>", "", out)).strip("…")
+        assert plain in d["abstract"]
+        for w in _marked(out):
+            assert set(tokenize(html.unescape(w))) & terms
+        if set(tokenize(d["abstract"])) & terms:
+            assert _marked(out), d["id"]
+            checked += 1
+    assert checked >= 5
