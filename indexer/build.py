@@ -124,16 +124,33 @@ def build(
 
 
 def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str | None, full: bool) -> BuildReport:
-    from indexer.bm25 import BM25Index, IndexedDoc
+    from indexer.bm25 import BM25Index
 
     t0 = time.perf_counter()
     engine = open_database(settings)
     prev = current_manifest(settings)
-    after = 0 if full else prev.built_seq
     report = BuildReport()
     run_id = _start_run(engine)
 
     bm25 = BM25Index.open(bm25_path(settings))
+    try:
+        return _build_into(settings, engine, bm25, prev, report, run_id, t0,
+                           embeddings=embeddings, progress=progress, device=device, full=full)
+    except BaseException:
+        bm25.rollback()  # release tantivy's writer lock; committed versions stay intact
+        _fail_run(engine, run_id)
+        raise
+
+
+def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report: BuildReport, run_id: int,
+                t0: float, *, embeddings: bool, progress: bool, device: str | None, full: bool) -> BuildReport:
+    from indexer.bm25 import IndexedDoc
+    from indexer.errors import IndexUnavailable
+
+    rebuild_bm25 = bm25.stale  # written by another tokenizer/schema version: re-index every row
+    if rebuild_bm25:
+        full = True
+    after = 0 if full else prev.built_seq
     max_seq = after
     changed: list[tuple[str, str, str, str]] = []  # (id, hash, title, abstract) of live papers
     removed: list[str] = []
@@ -156,6 +173,8 @@ def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str 
     if removed:
         report.removed = bm25.delete(removed)
     bm25.commit()
+    if rebuild_bm25:
+        bm25.mark_current()
     report.docs = bm25.num_docs
     log.info("bm25: %d upserted, %d removed, %d docs", report.indexed, report.removed, report.docs)
 
@@ -167,10 +186,16 @@ def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str 
 
         for model in dense_models(settings):
             store = EmbeddingStore(embeddings_path(settings, model), model)
-            store.load()
+            from_scratch = full or not prev.embeddings.get(model)
+            try:
+                store.load()
+            except IndexUnavailable as e:  # truncated or corrupt file: never publish it again
+                log.error("%s; re-embedding %s from scratch", e, model)
+                store = EmbeddingStore(embeddings_path(settings, model), model)
+                from_scratch = True
             if removed:
                 store.remove(removed)
-            items = _live_items(engine) if full or not prev.embeddings.get(model) else changed
+            items = _live_items(engine) if from_scratch else changed
             todo = store.missing([(i, h) for i, h, *_ in items])
             todo_set = set(todo)
             work = [(i, h, embedding_text(t, a)) for i, h, t, a in items if i in todo_set]
@@ -185,7 +210,12 @@ def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str 
                 from indexer.embeddings import EmbeddingStore
 
                 store = EmbeddingStore(embeddings_path(settings, model), model)
-                store.load()
+                try:
+                    store.load(emb_info[model])
+                except IndexUnavailable as e:
+                    log.error("%s; dropping %s until the next build with embeddings", e, model)
+                    del emb_info[model]
+                    continue
                 store.remove(removed)
                 emb_info[model] = {**emb_info[model], **store.save()}
 
@@ -264,6 +294,19 @@ def _start_run(engine: Engine) -> int:
             insert(IngestRun).values(kind="build", source="", started_at=datetime.now(UTC).replace(tzinfo=None), status="running", errors=[])
         )
         return int(res.inserted_primary_key[0])
+
+
+def _fail_run(engine: Engine, run_id: int) -> None:
+    from sqlalchemy import update
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(IngestRun).where(IngestRun.id == run_id)
+                .values(finished_at=datetime.now(UTC).replace(tzinfo=None), status="failed")
+            )
+    except Exception:  # the database itself may be what failed; the run stays "running"
+        log.exception("could not record the failed build")
 
 
 def _finish_run(engine: Engine, run_id: int, report: BuildReport) -> None:

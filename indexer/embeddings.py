@@ -138,7 +138,7 @@ class FakeEmbedder:
 
     name = FAKE
 
-    def __init__(self, dim: int = 64):
+    def __init__(self, dim: int = 384):
         from indexer.tokenizer import default_tokenizer
 
         self.dim = dim

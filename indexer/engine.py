@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, not_, or_, select
 
+from indexer import fusion
 from indexer.build import bm25_path, current_manifest, dense_models, embeddings_path
 from indexer.db import open_database
 from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery, NotFound
@@ -292,7 +293,8 @@ class SearchEngine:
             ranked = dense_run
             total = len(dense_run)
         else:
-            ranked = self._fuse(lex_run, dense_run, dense_text)
+            evidence = fusion.lexical_evidence(parsed.positive_terms, state.bm25.doc_freq, state.bm25.num_docs)
+            ranked = self._fuse(lex_run, dense_run, dense_text, evidence=evidence)
             total = max(lex.total, len(ranked))
         total = min(total, max(total, 0))
         if sort == "prefs":
@@ -300,12 +302,10 @@ class SearchEngine:
         ranked = ranked[offset : offset + limit]
         return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode, q, page, size)
 
-    def _fuse(self, lex: list[tuple[str, float]], dense: list[tuple[str, float]], text: str) -> list[tuple[str, float]]:
-        from indexer import fusion
-
-        if hasattr(fusion, "hybrid"):
-            return list(fusion.hybrid(lex, dense, query=text))
-        return list(fusion.fuse([lex, dense]))
+    def _fuse(self, lex: list[tuple[str, float]], dense: list[tuple[str, float]], text: str, evidence: float | None = None) -> list[tuple[str, float]]:
+        """Hybrid ranking (indexer.fusion.hybrid): each run weighted by how sure its
+        retriever is about this text, so neither drags the other down."""
+        return [(str(d), s) for d, s in fusion.hybrid(lex, dense, query=text, evidence=evidence, dense_model=self._dense_space(text))]
 
     def _rerank_prefs(self, ranked: list[tuple[str, float]], prefs: Sequence[str] | None) -> list[tuple[str, float]]:
         """❤ sort: BM25 of each candidate against the reader's preference keywords
@@ -393,10 +393,9 @@ class SearchEngine:
     def paper(self, paper_id: str) -> dict[str, Any]:
         pid = self.normalize_id(paper_id)
         with self.db.connect() as conn:
-            r = conn.execute(select(Paper).where(Paper.id == pid)).mappings().first()
-        if r is None:
+            row = conn.execute(select(*Paper.__table__.columns).where(Paper.id == pid)).first()
+        if row is None:
             raise NotFound(f"paper {pid} is not in the index")
-        row = r["Paper"]
         return {
             "id": row.id,
             "title": row.title,
@@ -446,17 +445,26 @@ class SearchEngine:
         return weights
 
     def _explain(self, hits: list[Hit], source_keywords: list[dict[str, Any]]) -> list[Hit]:
-        """Attach to each hit the source keywords it shares (by index terms)."""
-        stored = self._stored_keywords([h.id for h in hits])
+        """Attach to each hit the source keywords it shares: those all of whose index terms
+        occur in the hit's title or abstract (strongest source keywords first)."""
         tok = default_tokenizer()
         src = [(kw["keyword"], set(kw.get("terms") or tok.tokenize(kw["keyword"]))) for kw in source_keywords]
         for h in hits:
-            hit_terms: set[str] = set()
-            for kw in stored.get(h.id, []):
-                hit_terms.update(kw[2] if len(kw) > 2 else tok.tokenize(kw[0]))
-            if not hit_terms:
-                hit_terms = set(tok.tokenize(h.title + " " + h.abstract))
-            h.shared_keywords = [name for name, terms in src if terms and terms <= hit_terms][:6]
+            hit_terms = set(tok.tokenize(h.title + " " + h.abstract))
+            seen: set[frozenset[str]] = set()  # by index terms: "prototype" = "prototypes"
+            shared, partial = [], []
+            for name, terms in src:
+                if terms and terms <= hit_terms:
+                    if frozenset(terms) not in seen:
+                        seen.add(frozenset(terms))
+                        shared.append(name)
+                elif terms & hit_terms:  # a keyphrase in part: name the words it shares
+                    for word in name.split():
+                        wt = frozenset(tok.tokenize(word))
+                        if wt and wt <= hit_terms and wt not in seen:
+                            seen.add(wt)
+                            partial.append(word)
+            h.shared_keywords = (shared + partial)[:6]
         return hits
 
     def related(self, paper_id: str, k: int = 10) -> list[Hit]:
@@ -578,7 +586,7 @@ class SearchEngine:
         with self.db.connect() as conn:
             papers = conn.execute(select(func.count()).select_from(Paper).where(Paper.withdrawn.is_(False))).scalar_one()
             newest = conn.execute(select(func.max(Paper.published))).scalar()
-            run = conn.execute(select(IngestRun).where(IngestRun.kind == "nightly").order_by(IngestRun.id.desc()).limit(1)).scalars().first()
+            run = conn.execute(select(*IngestRun.__table__.columns).where(IngestRun.kind == "nightly").order_by(IngestRun.id.desc()).limit(1)).first()
         state = self._state
         return {
             "papers": int(papers),
