@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, not_, or_, select
 
 from indexer import fusion
-from indexer.build import bm25_path, current_manifest, dense_models, embeddings_path
+from indexer.build import bm25_path, current_manifest, embeddings_path
 from indexer.db import open_database
 from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery, NotFound
 from indexer.manifest import Manifest, manifest_stamp
@@ -210,12 +210,21 @@ class SearchEngine:
             return main
         return next(iter(state.stores))
 
-    def _dense_run(self, text: str, k: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
-        space = self._dense_space(text)
+    def _dense_run(self, text: str, k: int, exclude: Iterable[str] = (), space: str | None = None) -> list[tuple[str, float]]:
+        space = space or self._dense_space(text)
         if space is None or not text.strip():
             return []
         vec = self.embedder(space).encode([text])[0]
         return list(self._require().stores[space].search(vec, k, exclude=tuple(exclude)))
+
+    def _aux_space(self, text: str) -> str | None:
+        """The multilingual space as hybrid's auxiliary run for text the main model
+        answers (fusion.hybrid's ``aux``); None when it is not built."""
+        state = self._state
+        multi = self.settings.multilingual_model
+        if state is None or not multi or multi not in state.stores:
+            return None
+        return multi if self._dense_space(text) != multi else None
 
     # -- search ---------------------------------------------------------------------
     def search(
@@ -283,29 +292,43 @@ class SearchEngine:
         need = max(CANDIDATES, offset + limit)
         lex = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, offset=0, limit=need)
         lex_run = [(h.id, h.score) for h in lex.hits]
-        dense_run = self._dense_run(dense_text, need * 3 if (cats or date_from or date_to) else need)
-        if cats or date_from or date_to:
-            dense_run = self._filter(dense_run, cats, date_from, date_to)[:need]
-        if parsed.must_not_terms if hasattr(parsed, "must_not_terms") else False:
-            banned = state.bm25.score_ids({t: 1.0 for t in parsed.must_not_terms}, [d for d, _ in dense_run])
-            dense_run = [(d, s) for d, s in dense_run if not banned.get(d)]
+        filtered = bool(cats or date_from or date_to)
+        depth = need * 3 if filtered else need  # room for the hits the filters drop
+        dense_run = self._dense_run(dense_text, depth)
+        aux_space = self._aux_space(dense_text) if mode == "hybrid" else None
+        aux_run = self._dense_run(dense_text, depth, space=aux_space) if aux_space else []
+        if filtered or parsed.must_not_terms:
+            dense_run = self._restrict(dense_run, parsed, cats, date_from, date_to, need)
+            aux_run = self._restrict(aux_run, parsed, cats, date_from, date_to, need)
         if mode == "dense":
             ranked = dense_run
             total = len(dense_run)
         else:
             evidence = fusion.lexical_evidence(parsed.positive_terms, state.bm25.doc_freq, state.bm25.num_docs)
-            ranked = self._fuse(lex_run, dense_run, dense_text, evidence=evidence)
+            ranked = self._fuse(lex_run, dense_run, dense_text, evidence=evidence, aux=aux_run)
             total = max(lex.total, len(ranked))
-        total = min(total, max(total, 0))
         if sort == "prefs":
             ranked = self._rerank_prefs(ranked, prefs)
         ranked = ranked[offset : offset + limit]
         return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode, q, page, size)
 
-    def _fuse(self, lex: list[tuple[str, float]], dense: list[tuple[str, float]], text: str, evidence: float | None = None) -> list[tuple[str, float]]:
+    def _restrict(self, run, parsed, cats, date_from, date_to, need: int) -> list[tuple[str, float]]:
+        """A dense run under the query's filters and exclusions (BM25 applies them itself)."""
+        state = self._require()
+        if cats or date_from or date_to:
+            run = self._filter(run, cats, date_from, date_to)[:need]
+        if parsed.must_not_terms:
+            banned = state.bm25.score_ids(dict.fromkeys(parsed.must_not_terms, 1.0), [d for d, _ in run])
+            run = [(d, s) for d, s in run if not banned.get(d)]
+        return run
+
+    def _fuse(self, lex: list[tuple[str, float]], dense: list[tuple[str, float]], text: str,
+              evidence: float | None = None, aux: list[tuple[str, float]] | None = None) -> list[tuple[str, float]]:
         """Hybrid ranking (indexer.fusion.hybrid): each run weighted by how sure its
         retriever is about this text, so neither drags the other down."""
-        return [(str(d), s) for d, s in fusion.hybrid(lex, dense, query=text, evidence=evidence, dense_model=self._dense_space(text))]
+        fused = fusion.hybrid(lex, dense, query=text, evidence=evidence, dense_model=self._dense_space(text),
+                              aux=aux or [], aux_model=self.settings.multilingual_model or None)
+        return [(str(d), s) for d, s in fused]
 
     def _rerank_prefs(self, ranked: list[tuple[str, float]], prefs: Sequence[str] | None) -> list[tuple[str, float]]:
         """❤ sort: BM25 of each candidate against the reader's preference keywords

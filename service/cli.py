@@ -37,7 +37,16 @@ def eval_group() -> None:
 
 
 def _register() -> None:
-    from service.commands import bench, build, data, eval_keyphrases, eval_retrieval, keywords, search, serve
+    from service.commands import (
+        bench,
+        build,
+        data,
+        eval_keyphrases,
+        eval_retrieval,
+        keywords,
+        search,
+        serve,
+    )
 
     for module in (data, build, search, serve, keywords, bench):
         for command in module.COMMANDS:

@@ -103,3 +103,19 @@ def test_hybrid_never_worse_than_best_part_with_empty_or_garbage_run():
         fused = fusion.hybrid(lex, _garbage_run(rng, others), query="脊柱手术 SpineAlign RGB",
                               evidence=ev(["脊柱", "手术", "spinealign", "rgb"]), dense_model="all-MiniLM-L6-v2")
         assert ndcg_at_k([d for d, _ in fused], judged) >= ndcg_at_k([d for d, _ in lex], judged)
+
+
+def test_hybrid_aux_run_is_a_minor_voice_and_only_beside_another_model():
+    lex = [("a", 10.0), ("b", 9.0), ("c", 1.0)]
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.1)]
+    aux = [("c", 0.9), ("b", 0.5), ("a", 0.1)]
+    base = fusion.hybrid(lex, dense, "graph networks", dense_model="all-MiniLM-L6-v2")
+    with_aux = fusion.hybrid(lex, dense, "graph networks", dense_model="all-MiniLM-L6-v2",
+                             aux=aux, aux_model="use-multilingual")
+    # weight AUX_WEIGHT < the others: it moves scores but cannot overturn two agreeing runs
+    assert with_aux[0][0] == base[0][0] == "a"
+    assert dict(with_aux)["c"] > dict(base)["c"]
+    # when the main dense run already comes from that model, aux is not counted twice
+    same = fusion.hybrid(lex, dense, "graph networks", dense_model="use-multilingual",
+                         aux=aux, aux_model="use-multilingual")
+    assert same == fusion.hybrid(lex, dense, "graph networks", dense_model="use-multilingual")

@@ -323,8 +323,13 @@ def evaluate_retrieval(
                 dense_text = {qid: (txt or data.queries[qid]) for qid, (_, txt, _) in lexical.items()}
                 route = {qid: dense_model_for(txt, model, multilingual_model) for qid, txt in dense_text.items()}
                 dense: dict[str, Run] = {}
+                aux: dict[str, Run] = {}
                 embedded: dict[str, int] = {}
-                for m in sorted(set(route.values())):
+                # the engine's auxiliary run: the multilingual space beside MiniLM on
+                # English queries (hybrid only)
+                aux_qids = [q for q, m in route.items() if multilingual_model and m != multilingual_model] if mode == "hybrid" and not fusion_method else []
+                spaces = set(route.values()) | ({multilingual_model} if aux_qids and multilingual_model else set())
+                for m in sorted(spaces):
                     t = time.perf_counter()
                     store, n = corpus_store(data, m, cache_dir=cache_dir, work_dir=work, device=device, progress=progress)
                     embedded[m] = n
@@ -333,11 +338,17 @@ def evaluate_retrieval(
                     from indexer.embeddings import get_embedder
 
                     t = time.perf_counter()
-                    qv = get_embedder(m, device=device).encode([dense_text[q] for q in qids], batch_size=64)
-                    for qid, hits in zip(qids, store.search_many(qv, CANDIDATES), strict=True):
-                        dense[qid] = hits
+                    if qids:
+                        qv = get_embedder(m, device=device).encode([dense_text[q] for q in qids], batch_size=64)
+                        for qid, hits in zip(qids, store.search_many(qv, CANDIDATES), strict=True):
+                            dense[qid] = hits
+                    if m == multilingual_model and aux_qids:
+                        qv = get_embedder(m, device=device).encode([dense_text[q] for q in aux_qids], batch_size=64)
+                        for qid, hits in zip(aux_qids, store.search_many(qv, CANDIDATES), strict=True):
+                            aux[qid] = hits
                     timings[f"dense_search_s[{m}]"] = round(time.perf_counter() - t, 2)
                 extra["dense_models"] = {m: sum(1 for v in route.values() if v == m) for m in sorted(set(route.values()))}
+                extra["aux_queries"] = len(aux_qids)
                 extra["embedded_docs"] = embedded
                 if mode == "dense":
                     runs = dense
@@ -348,7 +359,8 @@ def evaluate_retrieval(
                             runs[qid] = fusion.fuse([lex, dense.get(qid, [])], method=fusion_method)
                         else:
                             runs[qid] = fusion.hybrid(lex, dense.get(qid, []), query=dense_text[qid],
-                                                      evidence=lexical[qid][2], dense_model=route[qid])
+                                                      evidence=lexical[qid][2], dense_model=route[qid],
+                                                      aux=aux.get(qid, []), aux_model=multilingual_model)
                     extra["fusion"] = fusion_method or "hybrid"
             bm25.close()
     runs = {q: [(str(d), float(s)) for d, s in r[:RUN_DEPTH]] for q, r in runs.items()}
