@@ -2,20 +2,29 @@
 clients on loopback, and the bytes of a first page load.
 
 Why a real `papers serve` subprocess: memory and latency of the deployed shape (uvicorn,
-one worker, the index loaded lazily) are what operators see; an in-process TestClient
-would hide both. Memory is VmRSS from /proc after a warm-up of real queries.
+the index loaded lazily) are what operators see; an in-process TestClient would hide
+both. Memory is VmRSS from /proc after a warm-up of real queries (summed over the worker
+processes, with PSS beside it: workers share the index files' page cache).
+
+Why a separate load-generator process (benchmarks/loadgen.py): 8 sync-client threads in
+the bench process competed with the server for the GIL-bound CPU and measured the client
+as much as the server. The CPU seconds both sides spent are reported per request: on a
+shared 2-core machine latency depends on the load of others, CPU per request does not.
+The search is timed once per worker count in ``workers`` (``papers serve --workers``);
+``http_search`` is the one `papers serve` runs by default.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urlencode, urljoin, urlparse
 
 from benchmarks.measure import summarize, vm_rss_mb
 
@@ -27,7 +36,7 @@ class Served:
     """`papers serve` on a free loopback port over ``data_dir``."""
 
     @staticmethod
-    def start(data_dir: Path, ready_timeout: float = 300.0, extra_env: dict[str, str] | None = None):
+    def start(data_dir: Path, ready_timeout: float = 300.0, extra_env: dict[str, str] | None = None, workers: int | None = None):
         import socket
 
         import httpx
@@ -42,7 +51,10 @@ class Served:
         exe = Path(sys.executable).with_name("papers")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "service.cli"]
         log = open(Path(data_dir) / f"serve-{port}.log", "w")  # noqa: SIM115 - closed in stop()
-        proc = subprocess.Popen([*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        args = [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        if workers is not None:
+            args += ["--workers", str(workers)]
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -70,54 +82,143 @@ class Served:
         log.close()
 
 
-def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: int = 8, mode: str = "bm25") -> dict:
+def serve_default_workers() -> int:
+    """What `papers serve` runs without --workers (service/commands/serve.py)."""
+    from service.commands.serve import default_workers
+
+    return default_workers()
+
+
+def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: int = 8, mode: str = "bm25",
+                  workers: tuple[int, ...] | None = None) -> dict:
+    """Memory, page weight and HTTP search latency; the search once per worker count."""
+    if not (Path(data_dir) / "index" / "manifest.json").exists():
+        raise RuntimeError(f"no published index under {data_dir}: run the build bench first")
+    default = serve_default_workers()
+    counts = workers or tuple(sorted({1, default}))
+    paths = [f"/api/search?{urlencode({'q': q, 'mode': mode, 'size': 10})}" for q in queries]
+    out: dict = {"serve_default_workers": default, "by_workers": {}}
+    for n in counts:
+        res = _bench_one(Path(data_dir), queries, paths, per_client, clients, mode, n, measure_page=n == default)
+        out["by_workers"][str(n)] = res
+        if n == default:
+            out.update({k: v for k, v in res.items() if k != "workers"})
+    if "http_search" not in out:  # the default count was not among ``workers``
+        out.update({k: v for k, v in out["by_workers"][str(counts[-1])].items() if k != "workers"})
+    return out
+
+
+def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client: int, clients: int, mode: str,
+               workers: int, measure_page: bool) -> dict:
     import logging
 
     import httpx
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if not (Path(data_dir) / "index" / "manifest.json").exists():
-        raise RuntimeError(f"no published index under {data_dir}: run the build bench first")
-    proc, base, log = Served.start(data_dir)
+    proc, base, log = Served.start(data_dir, workers=workers)
     try:
-        out: dict = {"rss_ready_mb": vm_rss_mb(proc.pid)}
+        out: dict = {"workers": workers, "rss_ready_mb": tree_rss_mb(proc.pid)}
         with httpx.Client(base_url=base, timeout=60) as c:
             for q in queries[:30]:
                 c.get("/api/search", params={"q": q, "mode": mode})
             c.get("/")
-        time.sleep(1.0)
-        out["rss_idle_after_warmup_mb"] = vm_rss_mb(proc.pid)
-        out["page_load"] = page_bytes(base)
-        times: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-
-        def client(k: int) -> None:
-            mine: list[float] = []
-            with httpx.Client(base_url=base, timeout=60) as c:
-                for i in range(per_client):
-                    q = queries[(k * per_client + i) % len(queries)]
-                    t = time.perf_counter()
-                    r = c.get("/api/search", params={"q": q, "mode": mode, "size": 10})
-                    mine.append((time.perf_counter() - t) * 1000.0)
-                    if r.status_code != 200:
-                        errors.append(f"{r.status_code} {q}")
-            with lock:
-                times.extend(mine)
-
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-        out["http_search"] = {"mode": mode, "clients": clients, **summarize(times), "requests_per_s": round(len(times) / wall, 1),
-                              "errors": len(errors), "error_sample": errors[:3]}
-        out["rss_after_load_mb"] = vm_rss_mb(proc.pid)
+        host, port = urlparse(base).hostname, urlparse(base).port
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(paths, f)
+        try:
+            # every worker and connection warmed (the kernel spreads connections over workers)
+            _loadgen(host, port, f.name, clients, 2)
+            time.sleep(1.0)
+            out["rss_idle_after_warmup_mb"] = tree_rss_mb(proc.pid)
+            out["pss_idle_after_warmup_mb"] = tree_pss_mb(proc.pid)
+            out["rss_per_process_mb"] = [vm_rss_mb(p) for p in tree_pids(proc.pid)]
+            if measure_page:
+                out["page_load"] = page_bytes(base)
+            load_before = os.getloadavg()
+            cpu0 = tree_cpu_s(proc.pid)
+            run = _loadgen(host, port, f.name, clients, per_client)
+            server_cpu = tree_cpu_s(proc.pid) - cpu0
+        finally:
+            os.unlink(f.name)
+        times, errors, n = run["latencies_ms"], run["errors"], len(run["latencies_ms"])
+        out["http_search"] = {
+            "mode": mode, "clients": clients, "workers": workers, **summarize(times),
+            "requests_per_s": round(n / run["wall_s"], 1),
+            "server_cpu_ms_per_request": round(1000 * server_cpu / n, 3) if n else None,
+            "client_cpu_ms_per_request": round(1000 * run["client_cpu_s"] / n, 3) if n else None,
+            "load_avg_before": [round(x, 2) for x in load_before], "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+            "errors": len(errors), "error_sample": errors[:3],
+            "client": "benchmarks/loadgen.py: one process, asyncio keep-alive connections",
+        }
+        out["rss_after_load_mb"] = tree_rss_mb(proc.pid)
         return out
     finally:
         Served.stop(proc, log)
+
+
+def _loadgen(host: str, port: int, paths_file: str, clients: int, per_client: int) -> dict:
+    """benchmarks/loadgen.py in its own interpreter; its JSON result."""
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "benchmarks.loadgen", host, str(port), paths_file, str(clients), str(per_client)]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=1800)
+    if p.returncode != 0:
+        raise RuntimeError(f"load generator failed: {p.stderr[-2000:]}")
+    return json.loads(p.stdout)
+
+
+# -- the server's process tree (uvicorn --workers N: a supervisor and N workers) ----------------
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (the live ones)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def tree_rss_mb(pid: int) -> float | None:
+    vals = [v for v in (vm_rss_mb(p) for p in tree_pids(pid)) if v is not None]
+    return round(sum(vals), 1) if vals else None
+
+
+def tree_pss_mb(pid: int) -> float | None:
+    """Proportional set size summed over the tree: shared pages counted once in total."""
+    total, seen = 0, False
+    for p in tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    seen = True
+                    break
+        except OSError:
+            continue
+    return round(total / 1024.0, 1) if seen else None
 
 
 def page_bytes(base: str) -> dict:

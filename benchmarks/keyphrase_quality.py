@@ -1,6 +1,6 @@
 """Keyphrase quality report: our extractor beside the baselines, same scorer, same run.
 
-Prints the table of docs/quality-keyphrases.md (F1@10, F1@5 and ratios) for
+Prints the table of docs/quality.md (F1@10, F1@5 and ratios) for
 Inspec (test split, all docs), SemEval-2017 (all 493 docs; no split exists) and CSL dev
 (Chinese), with document frequencies from the collection itself ("input", how the
 `papers eval keyphrases` command scores by default) and from the shipped arXiv

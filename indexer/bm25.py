@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -43,6 +44,8 @@ from indexer.tokenizer import TOKENIZER_VERSION, Tokenizer, author_terms, defaul
 log = logging.getLogger(__name__)
 
 TITLE_BOOST = 0.5  # measured on SciFact and zh_en_dev, see docs/bm25-engine.md
+BULK_HEAP = 512_000_000  # writer heap of a full build (shared by its threads)
+BULK_THREADS = 2
 AUTHOR_SEP = "|"
 SORTS = ("relevance", "date")
 SCHEMA_VERSION = 1
@@ -165,27 +168,44 @@ class BM25Index:
         self.rollback()
 
     # -- writing -------------------------------------------------------------------------
-    def _w(self) -> tantivy.IndexWriter:
+    def _w(self, *, heap: int | None = None, threads: int = 1) -> tantivy.IndexWriter:
         if self.readonly:
             raise StorageError("this BM25 index was opened read-only")
         if self._writer is None:
             try:
-                self._writer = self._index.writer(heap_size=self._writer_heap, num_threads=1)
+                self._writer = self._index.writer(heap_size=heap or self._writer_heap, num_threads=threads)
             except ValueError as e:
                 raise StorageError(f"cannot open the BM25 index for writing (another writer?): {e}") from e
         return self._writer
 
-    def _document(self, d: IndexedDoc) -> tantivy.Document:
+    def begin_bulk(self, *, clear: bool = False) -> None:
+        """Open the writer for a bulk load (a full build): a bigger indexing heap and two
+        indexing threads (fewer, larger segments; tantivy's threads index while Python
+        tokenises the next papers). ``clear`` drops every document first (visible, like
+        everything else, only at :meth:`commit`). Follow with :meth:`add_new`."""
+        threads = max(1, min(BULK_THREADS, os.cpu_count() or 1))
+        with self._lock:
+            w = self._w(heap=max(self._writer_heap, BULK_HEAP), threads=threads)
+            if clear:
+                w.delete_all_documents()
+
+    def _document(self, d: IndexedDoc, terms: Counter | None = None) -> tantivy.Document:
+        """The tantivy document of ``d``; with ``terms``, each title/abstract term of the
+        paper is counted once there (document frequencies for the keyword step)."""
         tok = self.tokenizer.tokenize
+        title = tok(d.title) if d.title else []
+        abstract = tok(d.abstract) if d.abstract else []
         doc = tantivy.Document()
         doc.add_text("id", d.id)
-        doc.add_text("title_t", " ".join(tok(d.title or "")))
-        doc.add_text("abstract_t", " ".join(tok(d.abstract or "")))
+        doc.add_text("title_t", " ".join(title))
+        doc.add_text("abstract_t", " ".join(abstract))
         authors = [" ".join(author_terms(a)) for a in (d.authors or [])]
         doc.add_text("authors_t", f" {AUTHOR_SEP} ".join(a for a in authors if a))
         for c in category_terms(d.categories or []):
             doc.add_text("cats", c)
         doc.add_integer("published", _yyyymmdd(d.published))
+        if terms is not None:
+            terms.update({*title, *abstract})
         return doc
 
     def upsert(self, docs: Iterable[IndexedDoc]) -> int:
@@ -198,6 +218,18 @@ class BM25Index:
                 w.delete_documents_by_term("id", pid)
                 w.add_document(doc)
         return len(built)
+
+    def add_new(self, docs: Iterable[IndexedDoc], terms: Counter | None = None) -> int:
+        """Add papers known not to be in the index (an initial or cleared build): no delete
+        by id per paper. ``terms`` (optional) counts each paper's distinct title/abstract
+        terms: after a full build these are exactly the index's :meth:`doc_freq`."""
+        n = 0
+        with self._lock:
+            add = self._w().add_document
+            for d in docs:
+                add(self._document(d, terms))
+                n += 1
+        return n
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove papers by id; returns how many of them were in the index."""

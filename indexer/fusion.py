@@ -82,7 +82,7 @@ def _sorted(scores: dict[Hashable, float]) -> list[tuple[Hashable, float]]:
 # -- the engine's hybrid ranking -----------------------------------------------------------
 #
 # One configuration for every collection (tuned on SciFact and the Chinese→English dev
-# sets, see docs/quality-retrieval.md): weighted z-score fusion where each run's weight is
+# sets, see docs/quality.md): weighted z-score fusion where each run's weight is
 # the confidence that its retriever understood the query.
 
 LEX_WEIGHT = 1.3  # BM25's weight once it has matched enough of the query (tuned: 1.2–1.4 is a plateau)
@@ -105,7 +105,7 @@ def lexical_evidence(terms: Iterable[str], doc_freq: Callable[[str], int], num_d
     terms occur is fully understood, whatever their idf (``max(mass, EVIDENCE_FULL)``), so a
     one-word query such as "transformer" keeps BM25.
 
-    Why this signal (measured, docs/quality-retrieval.md): a Chinese question about
+    Why this signal (measured, docs/quality.md): a Chinese question about
     English papers matches at most a stray number or a common word (mass ≤ 4.4 on
     zh_en_dev_pure, where BM25's MRR is 0), while a single distinctive Latin name such as
     "SpineAlign" (idf ≈ 7) is enough for BM25 to find the paper (MRR 0.91 at mass 6–10 on

@@ -179,7 +179,7 @@ class Keyword:
 
 @dataclass(frozen=True)
 class ScoringParams:
-    """Knobs of the score; defaults tuned on Inspec train (docs/quality-keyphrases.md)."""
+    """Knobs of the score; defaults tuned on Inspec train (docs/quality.md)."""
 
     tf_k: float = 1.2  # tf saturation: tf*(k+1)/(tf+k), k scaled by length/avg_length
     avg_length: float = 200.0  # words of a typical abstract
@@ -201,14 +201,29 @@ class ScoringParams:
 class KeywordExtractor:
     """``extract(text, k, title)`` → top-k :class:`Keyword`; safe to share between threads."""
 
+    _CACHE_LIMIT = 1_000_000
+
     def __init__(self, doc_freqs: DocFreqs | None = None, params: ScoringParams | None = None):
         self.doc_freqs = doc_freqs if doc_freqs is not None else DocFreqs.shipped()
         self.params = params or ScoringParams()
+        # key -> (df, idf): most phrase keys and words recur from document to document
+        self._stats: dict[str, tuple[float, float]] = {}
 
     def _idf(self, key: str) -> float:
-        n = max(self.doc_freqs.num_docs, 1)
-        df = min(self.doc_freqs.df(key), n)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return self._key_stats(key)[1]
+
+    def _key_stats(self, key: str) -> tuple[float, float]:
+        """``(df, idf)`` of a term or phrase key (cached per extractor)."""
+        v = self._stats.get(key)
+        if v is None:
+            n = max(self.doc_freqs.num_docs, 1)
+            raw = self.doc_freqs.df(key)
+            df = min(raw, n)
+            v = (raw, math.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+            if len(self._stats) > self._CACHE_LIMIT:
+                self._stats = {}
+            self._stats[key] = v
+        return v
 
     def extract(self, text: str, k: int = 10, title: str = "") -> list[Keyword]:
         """Top ``k`` keywords/keyphrases of ``title`` + ``text`` (any language, any length)."""
@@ -218,8 +233,10 @@ class KeywordExtractor:
         if not cands:
             return []
         p = self.params
-        idf = self._idf
-        term_idf: dict[str, float] = {}
+        stats = self._stats
+        if len(stats) > self._CACHE_LIMIT:
+            stats = self._stats = {}
+        key_stats = self._key_stats
         # BM25-style length normalisation: on an abstract tf saturates fast (one mention is
         # nearly as good as three); on a whole paper repetition is what marks the topic.
         length_factor = max(1.0, length / p.avg_length) ** p.length_power
@@ -231,25 +248,36 @@ class KeywordExtractor:
         scored: list[tuple[float, str]] = []
         n_docs = max(self.doc_freqs.num_docs, 1)
         generic = p.max_df_single * n_docs
+        term_weight = p.term_weight
+        position_bonus = p.position + long_boost * p.long_position
+        position_scale = p.position_scale
+        title_bonus = p.title + long_boost * p.long_title
+        length_en, length_zh = p.length, p.length_zh
         for key, c in cands.items():
-            if len(c.terms) == 1 and n_docs > 50 and self.doc_freqs.df(key) > generic:
-                continue  # "model", "method", "experiments": true of most papers, a keyword of none
-            phrase_idf = idf(key)
-            if len(c.terms) > 1:
-                word_idfs = []
-                for t in c.terms:
-                    v = term_idf.get(t)
+            st = stats.get(key)
+            if st is None:
+                st = key_stats(key)
+            terms = c.terms
+            if len(terms) == 1:
+                if n_docs > 50 and st[0] > generic:
+                    continue  # "model", "method", "experiments": true of most papers, a keyword of none
+                phrase_idf = st[1]
+            else:
+                word_idf = 0.0
+                for t in terms:
+                    v = stats.get(t)
                     if v is None:
-                        v = term_idf[t] = idf(t)
-                    word_idfs.append(v)
-                phrase_idf = (1 - p.term_weight) * phrase_idf + p.term_weight * sum(word_idfs) / len(word_idfs)
+                        v = key_stats(t)
+                    word_idf += v[1]
+                phrase_idf = (1 - term_weight) * st[1] + term_weight * word_idf / len(terms)
             zh = c.zh
             tf_k = tf_k_zh if zh else tf_k_en
-            tf = c.count * (tf_k + 1) / (c.count + tf_k)
-            prior = 1.0 + (p.position + long_boost * p.long_position) / (1.0 + c.first / p.position_scale)
+            count = c.count
+            tf = count * (tf_k + 1) / (count + tf_k)
+            prior = 1.0 + position_bonus / (1.0 + c.first / position_scale)
             if c.in_title:
-                prior += p.title + long_boost * p.long_title
-            lengths = p.length_zh if zh else p.length
+                prior += title_bonus
+            lengths = length_zh if zh else length_en
             length_prior = lengths[min(c.words, len(lengths)) - 1]
             scored.append((tf * phrase_idf * prior * length_prior, key))
         top = _select(scored, k, p.overlap_penalty_zh, p.overlap_penalty)

@@ -4,7 +4,7 @@ Why this way: keyphrases are overwhelmingly noun phrases ("graph neural networks
 "sign problem", "平方和优化"). English has no tagger installed, but a phrase boundary
 is almost always punctuation, a function word, a verb or an adverb, and those are
 a closed-ish list plus a few suffix rules, so a split on them finds the noun phrases of
-scientific prose well enough (measured: docs/quality-keyphrases.md). Chinese gets
+scientific prose well enough (measured: docs/quality.md). Chinese gets
 jieba.posseg flags through :mod:`indexer.tokenizer` (the only module that calls jieba).
 
 A *chunk* is a maximal run of content words. Candidates are the chunk itself (trimmed to
@@ -108,6 +108,7 @@ def use_verbs(words: Iterable[str]) -> None:
     """Replace the learned verb list (benchmarks/make_keyword_stats.py, while rebuilding it)."""
     global _VERBS
     _VERBS = frozenset(words)
+    _WORD_INFO.clear()  # cached word classes depend on the verb list
 
 
 # "-ly" words that are not adverbs (the -ly rule would end a phrase at them).
@@ -325,26 +326,148 @@ def phrase_terms(surface: str) -> tuple[str, ...]:
     return tuple(default_tokenizer().tokenize(surface))
 
 
+# -- the fast path of collect_candidates ------------------------------------------------
+# Same output as iter_phrases + tokenising each surface, but every surface token is
+# classified once per process (break word, number, possessive, display form, its
+# tokenizer terms, participle end) and remembered: scientific prose repeats its words, so
+# the per-occurrence work is a dict lookup. A phrase's terms are the concatenation of its
+# words' terms (the tokenizer never matches across the spaces that join the words).
+
+_PUNCT, _SKIP, _BREAK, _WORD, _POSS = range(5)
+_WORD_INFO: dict[str, tuple] = {}
+_WORD_INFO_LIMIT = 1_000_000
+
+
+def _word_info(tok: str) -> tuple:
+    """``(kind, display, terms, bad_end)`` of one _SPLIT_RE token (see english_chunks)."""
+    if not tok[0].isalnum():
+        return (_PUNCT, "", (), False)
+    if tok[-1] == "." or "." in tok:
+        tok = tok.rstrip(".")
+        if "." in tok:
+            return (_SKIP, "", (), False)
+    lower = tok.lower()
+    possessive = lower.endswith(("'s", "’s"))
+    if possessive:
+        lower = lower[:-2]
+        tok = tok[:-2]
+    if not lower or _is_break(lower):
+        return (_BREAK, "", (), False)
+    display = _display_word(tok)
+    terms = tuple(default_tokenizer().tokenize(display))
+    return (_POSS if possessive else _WORD, display, terms, _bad_end(lower))
+
+
+def _english_sentence_candidates(sentence: str, base: int, out: list) -> int:
+    """Append ``(offset, surface, n_words, terms, False)`` of one English sentence to ``out``
+    (the candidates iter_phrases yields, in its order); returns the sentence's word count
+    as iter_phrases advances its offset (end of the last chunk)."""
+    info_of = _WORD_INFO
+    if len(info_of) > _WORD_INFO_LIMIT:
+        info_of.clear()
+    get = info_of.get
+    sentence = _MATH_RE.sub(" , ", sentence)
+    chunk: list[tuple] = []
+    chunks: list[tuple[int, list[tuple]]] = []
+    offset = start = 0
+    for tok in _SPLIT_RE.findall(sentence):
+        info = get(tok)
+        if info is None:
+            info = info_of[tok] = _word_info(tok)
+        kind = info[0]
+        if kind == _WORD:
+            if not chunk:
+                start = offset
+            chunk.append(info)
+        elif kind == _PUNCT:
+            if chunk:
+                chunks.append((start, chunk))
+                chunk = []
+            continue  # punctuation takes no word offset
+        elif kind == _POSS:  # "MRAG's potential": the possessor ends its own phrase
+            if not chunk:
+                start = offset
+            chunk.append(info)
+            chunks.append((start, chunk))
+            chunk = []
+        elif chunk:  # break word or dotted token
+            chunks.append((start, chunk))
+            chunk = []
+        offset += 1
+    if chunk:
+        chunks.append((start, chunk))
+    n_words = 0
+    max_words = MAX_WORDS
+    for start, words in chunks:
+        end = start + len(words)
+        if end > n_words:
+            n_words = end
+        while words and words[-1][3]:  # _trim: no participle at the end
+            words = words[:-1]
+        n = len(words)
+        if not n:
+            continue
+        pos = base + start
+        if n <= max_words:
+            if n == 1:
+                w = words[0]
+                out.append((pos, w[1], 1, w[2], False))
+            else:
+                terms: tuple = ()
+                for w in words:
+                    terms += w[2]
+                out.append((pos, " ".join([w[1] for w in words]), n, terms, False))
+            continue
+        for i in range(n):
+            terms = ()
+            for j in range(i, min(n, i + max_words - 1)):
+                w = words[j]
+                terms += w[2]
+                if not w[3]:
+                    out.append((pos + i, " ".join([x[1] for x in words[i : j + 1]]), j + 1 - i, terms, False))
+    return n_words
+
+
+def _candidate_occurrences(text: str) -> list[tuple[int, str, int, tuple[str, ...], bool]]:
+    """``(word_offset, surface, n_words, terms, is_cjk)`` for every candidate occurrence of
+    ``text``: iter_phrases(text) with each surface's tokenizer terms."""
+    out: list[tuple[int, str, int, tuple[str, ...], bool]] = []
+    base = 0
+    cjk = has_cjk(text)
+    tok = default_tokenizer().tokenize if cjk else None
+    for sentence in _SENTENCE_RE.findall(text):
+        if cjk and has_cjk(sentence):
+            n_words = 0
+            for start, chunk in chinese_chunks(sentence):
+                n_words = max(n_words, start + len(chunk))
+                for i, words in chinese_phrases(chunk):
+                    surface = _join_zh(words)
+                    out.append((base + start + i, surface, len(words), tuple(tok(surface)), has_cjk(surface)))
+            base += n_words + 1
+        else:
+            base += _english_sentence_candidates(sentence, base, out) + 1
+    return out
+
+
 def collect_candidates(text: str, title: str = "") -> tuple[dict[str, Candidate], int]:
     """All candidates of a document merged by key (title occurrences first), and the
     document's length in words (up to its last candidate)."""
     cands: dict[str, Candidate] = {}
-    tok = default_tokenizer().tokenize
     offset = 0
     for part, is_title in ((title, True), (text, False)):
         if not part:
             continue
         last = 0
-        for pos, surface, n in iter_phrases(part):
-            terms = tuple(tok(surface))
+        for pos, surface, n, terms, zh in _candidate_occurrences(part):
             if not terms:
                 continue
-            key = " ".join(terms)
+            key = terms[0] if len(terms) == 1 else " ".join(terms)
             c = cands.get(key)
             if c is None:
-                c = cands[key] = Candidate(key, surface, terms, n, first=offset + pos, zh=has_cjk(surface))
+                c = cands[key] = Candidate(key, surface, terms, n, first=offset + pos, zh=zh)
             c.count += 1
-            c.in_title = c.in_title or is_title
+            if is_title:
+                c.in_title = True
             last = pos
         offset += last + 1
     return cands, offset

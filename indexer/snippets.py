@@ -12,25 +12,47 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Collection
+from operator import itemgetter
 
 from indexer.tokenizer import cut_chinese, default_tokenizer, has_cjk
 
 ELLIPSIS = "…"
 # word-ish runs: letters/digits (any script) joined by hyphens or apostrophes
 _RUN_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+_JOINERS = "-'’"  # the joiners of _RUN_RE: `U-Net`, `don't`
+# the same runs in ASCII text (most abstracts), where the regex engine is faster with them
+_ASCII_RUN_RE = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*")
+_HTML_SPECIAL = re.compile("[&<>\"']")  # what html.escape(quote=True) replaces
 _CJK_SPLIT_RE = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+)")
 
 
 _WORD_TERMS: dict[str, tuple[str, ...]] = {}
+#: The inverse of _WORD_TERMS: term -> the surface words seen so far that carry it
+#: (``networks``, ``Network``, ``graph-network``… under ``network``).
+_TERM_WORDS: dict[str, tuple[str, ...] | set[str]] = {}
+#: Bumped when the caches are cleared, so a reader that raced a clear can notice.
+_generation = 0
 
 
 def _word_terms(word: str) -> tuple[str, ...]:
     """Tokenizer terms of one Latin word, cached (snippets run for every hit shown)."""
+    global _generation
     got = _WORD_TERMS.get(word)
     if got is None:
         if len(_WORD_TERMS) > 200_000:
+            _generation += 1
             _WORD_TERMS.clear()
+            _TERM_WORDS.clear()
         got = _WORD_TERMS[word] = tuple(default_tokenizer().tokenize(word))
+        index = _TERM_WORDS
+        for t in got:  # a tuple while small (most terms have a word or two), then a set
+            have = index.get(t)
+            if have is None:
+                index[t] = (word,)
+            elif type(have) is tuple:
+                index[t] = have + (word,) if len(have) < 8 else {*have, word}
+            else:
+                have.add(word)
     return got
 
 
@@ -38,16 +60,8 @@ def _matches(text: str, terms: set[str] | frozenset[str]) -> list[tuple[int, int
     """(start, end, matched terms) of every word in ``text`` that carries a query term."""
     tok = default_tokenizer()
     out: list[tuple[int, int, frozenset[str]]] = []
-    if not has_cjk(text):  # the common case, kept tight: it runs for every hit shown
-        cache = _WORD_TERMS
-        for m in _RUN_RE.finditer(text):
-            word = m.group()
-            wt = cache.get(word)
-            if wt is None:
-                wt = _word_terms(word)
-            if wt and not terms.isdisjoint(wt):
-                out.append((m.start(), m.end(), frozenset(t for t in wt if t in terms)))
-        return out
+    if text.isascii() or not has_cjk(text):  # the common case: it runs for every hit shown
+        return _latin_matches(text, terms)
     for m in _RUN_RE.finditer(text):
         run, base = m.group(), m.start()
         if not has_cjk(run):
@@ -78,20 +92,83 @@ def _matches(text: str, terms: set[str] | frozenset[str]) -> list[tuple[int, int
     return out
 
 
+def _latin_matches(text: str, terms: set[str] | frozenset[str]) -> list[tuple[int, int, frozenset[str]]]:
+    """:func:`_matches` for text without CJK, with set operations instead of a loop per word.
+
+    An abstract has ~200 words, ~100 distinct, and only a few carry a query term. The
+    distinct words are listed by the regex engine, the ones never seen are tokenized once
+    (cached), and the marked ones are the words that :data:`_TERM_WORDS` files under a
+    query term. They alone are located again with ``str.find``: an occurrence counts
+    when it is a whole run of ``_RUN_RE`` (the runs ``finditer`` yields), i.e. not
+    preceded by a letter/digit (or by one and a joiner), not followed by one (or by a
+    joiner and one).
+    """
+    words = set((_ASCII_RUN_RE if text.isascii() else _RUN_RE).findall(text))
+    gen = _generation
+    for word in words.difference(_WORD_TERMS):  # set - dict: a C loop over the set
+        _word_terms(word)
+    hits: set[str] = set()
+    for t in terms:
+        carriers = _TERM_WORDS.get(t)
+        if carriers:
+            hits.update(words.intersection(carriers))
+    if gen != _generation:  # another thread cleared the caches meanwhile: look each word up
+        hits = {w for w in words if not terms.isdisjoint(_word_terms(w))}
+    marked = {w: frozenset(t for t in _word_terms(w) if t in terms) for w in hits}
+    if not marked:
+        return []
+    out: list[tuple[int, int, frozenset[str]]] = []
+    n = len(text)
+    for word, hit in marked.items():
+        size = len(word)
+        i = text.find(word)
+        while i >= 0:
+            e = i + size
+            if i > 0:
+                c = text[i - 1]
+                if c.isalnum() or (c in _JOINERS and i > 1 and text[i - 2].isalnum()):
+                    i = text.find(word, i + 1)
+                    continue
+            if e < n:
+                c = text[e]
+                if c.isalnum() or (c in _JOINERS and e + 1 < n and text[e + 1].isalnum()):
+                    i = text.find(word, i + 1)
+                    continue
+            out.append((i, e, hit))
+            i = text.find(word, e)
+    out.sort(key=itemgetter(0))
+    return out
+
+
 def _best_window(text: str, marks: list[tuple[int, int, frozenset[str]]], max_chars: int) -> tuple[int, int]:
     """The ``max_chars`` window with the most distinct query terms (then most marks)."""
     n = len(text)
     if not marks:
         start = 0
     else:
+        # a sliding window over the marks: [i, j] are those that fit from mark i on, and
+        # ``counts`` how many of them carry each term (distinct = the terms counted)
         best, start = (-1, -1), 0
-        j = 0
+        last = len(marks) - 1
+        counts: dict[str, int] = {}
+        j = -1
         for i, (s, _, _) in enumerate(marks):
-            j = max(j, i)
-            while j + 1 < len(marks) and marks[j + 1][1] <= s + max_chars:
+            if i:
+                for t in marks[i - 1][2]:
+                    if counts[t] == 1:
+                        del counts[t]
+                    else:
+                        counts[t] -= 1
+            if j < i:
+                j = i
+                for t in marks[i][2]:
+                    counts[t] = counts.get(t, 0) + 1
+            limit = s + max_chars
+            while j < last and marks[j + 1][1] <= limit:
                 j += 1
-            window = marks[i : j + 1]
-            score = (len(frozenset().union(*(w[2] for w in window))), len(window))
+                for t in marks[j][2]:
+                    counts[t] = counts.get(t, 0) + 1
+            score = (len(counts), j - i + 1)
             if score > best:
                 best, start = score, s
         # a little left context, starting at a word boundary
@@ -124,15 +201,17 @@ def highlight(text: str, terms: Collection[str], max_chars: int = 300) -> str:
     start, end = 0, len(text)
     if max_chars and len(text) > max_chars:
         start, end = _best_window(text, marks, max_chars)
+    # most windows hold nothing to escape: then the pieces are taken as they are
+    escape = html.escape if _HTML_SPECIAL.search(text, start, end) else str
     parts: list[str] = [ELLIPSIS] if start > 0 else []
     pos = start
     for s, e, _ in marks:
         if s < start or e > end:
             continue
-        parts.append(html.escape(text[pos:s]))
-        parts.append(f"<mark>{html.escape(text[s:e])}</mark>")
+        parts.append(escape(text[pos:s]))
+        parts.append(f"<mark>{escape(text[s:e])}</mark>")
         pos = e
-    parts.append(html.escape(text[pos:end]))
+    parts.append(escape(text[pos:end]))
     if end < len(text):
         parts.append(ELLIPSIS)
     return "".join(parts)

@@ -3,7 +3,7 @@
 Why two implementations: an exact numpy matrix product over a few hundred thousand
 384-dim vectors takes tens of milliseconds and has perfect recall, so it is the default.
 Above ``ANN_THRESHOLD`` rows the scan cost grows linearly and a usearch HNSW graph takes
-over (measured recall@10 against exact is in docs/quality-retrieval.md). Both answer
+over (measured recall@10 against exact is in docs/quality.md). Both answer
 the same ``search(vec, k, exclude_rows)`` so the store does not care which one it holds.
 """
 
@@ -20,6 +20,32 @@ ANN_THRESHOLD = 300_000  # rows; below it exact search is fast enough and exact
 HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 128
+HNSW_DTYPE = "f16"  # the graph's copy of the vectors; exact float32 re-scoring restores the scores
+HNSW_RERANK = 32  # candidates taken from the graph and re-scored exactly (at least k)
+
+
+_BLAS = None
+
+
+def _one_blas_thread():
+    """Context: numpy's BLAS on one thread (threadpoolctl; ~10 µs). One query is a
+    memory-bound matrix-vector product: a second thread buys little when a core is free
+    and, on this shared 2-core machine, costs a lot when it is not (1M rows: 111 ms with
+    1 thread vs 118 ms with 2; 300k: 17 vs 33 ms, load ~6.6). The other core is left to
+    the next request."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = ThreadpoolController().select(user_api="blas")
+        except Exception:  # noqa: BLE001 - threadpoolctl missing or odd BLAS: no limit
+            _BLAS = False
+    if _BLAS is False:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return _BLAS.limit(limits=1)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -47,7 +73,8 @@ class ExactIndex:
     def search(self, vec: np.ndarray, k: int, exclude_rows: Collection[int] = ()) -> list[tuple[int, float]]:
         if len(self) == 0 or k <= 0:
             return []
-        scores = self.matrix @ np.asarray(vec, dtype=np.float32)
+        with _one_blas_thread():
+            scores = self.matrix @ np.asarray(vec, dtype=np.float32)
         if exclude_rows:
             scores = scores.copy()
             scores[np.fromiter(exclude_rows, dtype=np.int64)] = -np.inf
@@ -66,29 +93,43 @@ class ExactIndex:
 
 
 class HNSWIndex:
-    """usearch HNSW graph keyed by row number; cosine metric on the stored vectors."""
+    """usearch HNSW graph keyed by row number, re-scored exactly against the matrix.
+
+    The graph holds its own (by default half-precision) copy of the vectors; it only
+    nominates candidates. The top candidates are re-scored with the float32 matrix, so
+    returned scores are exact cosines and ties/order match :class:`ExactIndex`.
+    """
 
     kind = "hnsw"
 
-    def __init__(self, index, matrix: np.ndarray):
+    def __init__(self, index, matrix: np.ndarray, expansion_search: int = HNSW_EXPANSION_SEARCH):
         self.index = index
         self.matrix = matrix
+        self.expansion_search = int(expansion_search)
+        self.index.expansion_search = self.expansion_search
+
+    @property
+    def params(self) -> dict:
+        return {"connectivity": int(self.index.connectivity), "expansion_add": int(self.index.expansion_add),
+                "expansion_search": self.expansion_search, "dtype": str(self.index.dtype).rsplit(".", 1)[-1].lower(),
+                "rerank": HNSW_RERANK}
 
     @classmethod
-    def build(cls, matrix: np.ndarray, threads: int = 0) -> HNSWIndex:
+    def build(cls, matrix: np.ndarray, threads: int = 0, connectivity: int | None = None, expansion_add: int | None = None,
+              expansion_search: int | None = None, dtype: str | None = None) -> HNSWIndex:
         from usearch.index import Index
 
         index = Index(
             ndim=int(matrix.shape[1]),
             metric="ip",
-            dtype="f32",
-            connectivity=HNSW_CONNECTIVITY,
-            expansion_add=HNSW_EXPANSION_ADD,
-            expansion_search=HNSW_EXPANSION_SEARCH,
+            dtype=dtype or HNSW_DTYPE,
+            connectivity=connectivity or HNSW_CONNECTIVITY,
+            expansion_add=expansion_add or HNSW_EXPANSION_ADD,
+            expansion_search=expansion_search or HNSW_EXPANSION_SEARCH,
         )
         if len(matrix):
             index.add(np.arange(len(matrix), dtype=np.uint64), matrix, threads=threads or (os.cpu_count() or 1))
-        return cls(index, matrix)
+        return cls(index, matrix, expansion_search or HNSW_EXPANSION_SEARCH)
 
     @classmethod
     def load(cls, path: Path, matrix: np.ndarray) -> HNSWIndex:
@@ -97,8 +138,7 @@ class HNSWIndex:
         index = Index.restore(str(path), view=False)
         if index is None or len(index) != len(matrix):
             raise ValueError(f"ANN index {path} does not match the vectors ({0 if index is None else len(index)} vs {len(matrix)})")
-        index.expansion_search = HNSW_EXPANSION_SEARCH
-        return cls(index, matrix)
+        return cls(index, matrix, HNSW_EXPANSION_SEARCH)
 
     def save(self, path: Path) -> None:
         """Atomic: save to a temp file in the same directory, fsync, rename."""
@@ -117,23 +157,50 @@ class HNSWIndex:
     def __len__(self) -> int:
         return int(self.matrix.shape[0])
 
+    def update(self, rows: np.ndarray, matrix: np.ndarray, threads: int = 0) -> None:
+        """Insert (or replace) ``rows`` of ``matrix``, the grown/updated store matrix;
+        rows keep their numbers, so only appended or rewritten rows are allowed."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(matrix)):
+            raise ValueError("rows outside the matrix")
+        keys = rows.astype(np.uint64)
+        present = keys[np.asarray(self.index.contains(keys), dtype=bool)] if keys.size else keys
+        if present.size:
+            self.index.remove(present)
+        if keys.size:
+            self.index.add(keys, np.ascontiguousarray(matrix[rows], dtype=np.float32), threads=threads or (os.cpu_count() or 1))
+        self.matrix = matrix
+        if len(self.index) != len(matrix):
+            raise ValueError(f"ANN index holds {len(self.index)} rows, the matrix {len(matrix)}")
+
+    def _rescore(self, vec: np.ndarray, keys: np.ndarray, k: int, exclude_rows: Collection[int]) -> list[tuple[int, float]]:
+        rows = np.asarray(keys, dtype=np.int64)
+        if exclude_rows:
+            rows = rows[~np.isin(rows, np.fromiter(exclude_rows, dtype=np.int64, count=len(exclude_rows)))]
+        if rows.size == 0:
+            return []
+        scores = self.matrix[rows] @ vec
+        order = np.lexsort((rows, -scores))[:k]  # best first; equal scores by row, like ExactIndex
+        return [(int(rows[i]), float(scores[i])) for i in order]
+
+    def _want(self, k: int, excluded: int) -> int:
+        return min(len(self), max(k, HNSW_RERANK) + excluded)
+
     def search(self, vec: np.ndarray, k: int, exclude_rows: Collection[int] = ()) -> list[tuple[int, float]]:
         if len(self) == 0 or k <= 0:
             return []
-        want = min(len(self), k + len(exclude_rows))
-        matches = self.index.search(np.asarray(vec, dtype=np.float32), want)
-        out = []
-        for key, dist in zip(matches.keys, matches.distances, strict=False):
-            row = int(key)
-            if row in exclude_rows:
-                continue
-            out.append((row, float(1.0 - dist)))  # usearch "ip" distance = 1 - dot
-            if len(out) == k:
-                break
-        return out
+        vec = np.asarray(vec, dtype=np.float32).reshape(-1)
+        matches = self.index.search(vec, self._want(k, len(exclude_rows)))
+        return self._rescore(vec, matches.keys, k, exclude_rows)
 
-    def search_many(self, vecs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        return [self.search(v, k) for v in vecs]
+    def search_many(self, vecs: np.ndarray, k: int, threads: int = 0) -> list[list[tuple[int, float]]]:
+        """Batch queries (evaluation): one usearch batch call on ``threads`` threads."""
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        if len(self) == 0 or k <= 0 or len(vecs) == 0:
+            return [[] for _ in range(len(vecs))]
+        matches = self.index.search(vecs, self._want(k, 0), threads=threads or (os.cpu_count() or 1))
+        keys, counts = np.atleast_2d(matches.keys), np.atleast_1d(matches.counts)
+        return [self._rescore(v, keys[i, : counts[i]], k, ()) for i, v in enumerate(vecs)]
 
 
 def build_index(matrix: np.ndarray, ann_threshold: int = ANN_THRESHOLD) -> ExactIndex | HNSWIndex:

@@ -29,6 +29,10 @@ def cli() -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # third-party chatter (migration steps, model loading, HTTP requests) only when asked for
+    if settings.log_level != "DEBUG":
+        for noisy in ("alembic", "sentence_transformers", "httpx", "httpcore", "jieba"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @cli.group("eval")

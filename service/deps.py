@@ -4,6 +4,11 @@ The engine is opened lazily and kept in ``app.state``: a service started before 
 build (or over a broken data directory) still answers ``/healthz`` and says why it is not
 ready, and becomes ready by itself once an index is published — every request first
 asks the engine to follow the published manifest (a cheap stat).
+
+:func:`get_engine` is an async dependency: when the engine is open and the manifest has
+not changed since it was last followed (a stat, microseconds), it answers on the event
+loop; opening and reloading (slow, blocking) go to the threadpool. A sync dependency
+would cost every request an extra threadpool round trip.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import time
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import IndexUnavailable, PapersError, StorageError
+from indexer.manifest import manifest_stamp
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,18 +39,36 @@ class EngineHolder:
         self._lock = threading.Lock()
         self._last_error: PapersError | None = None
         self._last_try = 0.0
+        # (engine, manifest stamp it has followed): what current() may hand out unchecked
+        self._followed: tuple[Any, tuple[int, int] | None] | None = None
 
     def get(self) -> Any:
+        """The engine, opened and following the published manifest (may block: threadpool)."""
         engine = self._engine
         if engine is None:
             engine = self._open()
         try:
+            stamp = manifest_stamp(self.settings.index_dir)  # before: a change after it is seen next time
             engine.reload_if_changed()
         except PapersError as e:  # a corrupt new version: keep serving the loaded one
             log.warning("index reload refused: %s", e.message)
         except OSError as e:
             log.warning("index reload failed: %s", e)
+        else:
+            self._followed = (engine, stamp)
         return engine
+
+    def current(self) -> Any | None:
+        """The engine without blocking: when it is open and the manifest is the one it
+        followed last; None when :meth:`get` has work to do (open, reload, retry)."""
+        followed = self._followed
+        if followed is None:
+            return None
+        try:
+            stamp = manifest_stamp(self.settings.index_dir)
+        except OSError:
+            return None
+        return followed[0] if stamp == followed[1] else None
 
     def _open(self) -> Any:
         with self._lock:
@@ -70,9 +95,13 @@ class EngineHolder:
             raise self._last_error
 
 
-def get_engine(request: Request) -> Any:
+async def get_engine(request: Request) -> Any:
     """FastAPI dependency: the current engine (raises a 503 PapersError when unavailable)."""
-    return request.app.state.engines.get()
+    holder: EngineHolder = request.app.state.engines
+    engine = holder.current()
+    if engine is None:
+        engine = await run_in_threadpool(holder.get)
+    return engine
 
 
 def get_settings(request: Request) -> Settings:

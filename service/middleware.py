@@ -45,8 +45,14 @@ SECURITY_HEADERS = {
 }
 
 
+_RAW_SECURITY_HEADERS = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
+_RAW_SECURITY_NAMES = frozenset(k for k, _ in _RAW_SECURITY_HEADERS)
+
+
 class SecurityHeadersMiddleware:
-    """Adds CSP and friends to every response; long cache lifetimes for static files."""
+    """Adds CSP and friends to every response; long cache lifetimes for static files.
+
+    The headers are appended as ready-made byte pairs (every response pays for this)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -59,12 +65,15 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for key, value in SECURITY_HEADERS.items():
-                    if key not in headers:
-                        headers[key] = value
+                raw = list(message.get("headers") or ())
+                present = {k.lower() for k, _ in raw}
+                if present.isdisjoint(_RAW_SECURITY_NAMES):
+                    raw.extend(_RAW_SECURITY_HEADERS)
+                else:  # a route set one of them itself: keep its value
+                    raw.extend(kv for kv in _RAW_SECURITY_HEADERS if kv[0] not in present)
+                message["headers"] = raw
                 if is_static and message.get("status") == 200:
-                    headers["Cache-Control"] = "public, max-age=86400"
+                    MutableHeaders(scope=message)["Cache-Control"] = "public, max-age=86400"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -100,9 +109,8 @@ class SizeLimitMiddleware:
                     declared = int(value)
                 except ValueError:
                     declared = None
-        too_large = json_error(413, "payload_too_large", f"request bodies are limited to {self.max_body // 1024} KB")
         if declared is not None and declared > self.max_body:
-            await too_large(scope, receive, send)
+            await self._too_large()(scope, receive, send)
             return
         if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE") and not declared:
             await self.app(scope, receive, send)
@@ -116,7 +124,7 @@ class SizeLimitMiddleware:
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_body:
-                await too_large(scope, receive, send)
+                await self._too_large()(scope, receive, send)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -132,6 +140,9 @@ class SizeLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _too_large(self) -> ASGIApp:
+        return json_error(413, "payload_too_large", f"request bodies are limited to {self.max_body // 1024} KB")
 
 
 class TokenBucketLimiter:

@@ -172,3 +172,56 @@ def test_save_without_changes_publishes_no_new_version(tmp_path, papers):
     assert reloaded.save() == first  # nothing changed: same version, same files
     reloaded.remove([papers[0]["id"]])
     assert reloaded.save()["version"] == first["version"] + 1
+
+
+def test_query_encoding_uses_one_thread_batches_use_more(monkeypatch):
+    """One short query is encoded on one intra-op thread (two threads wait on each other
+    on a loaded 2-core machine: 4-6x slower); document batches use PAPERS_EMBED_THREADS."""
+    import torch
+
+    from indexer import embeddings
+
+    monkeypatch.setenv("PAPERS_EMBED_THREADS", "2")
+    emb = get_embedder("all-MiniLM-L6-v2")
+    before = torch.get_num_threads()
+    try:
+        q = emb.encode(["graph neural networks"])
+        assert q.shape == (1, 384) and torch.get_num_threads() == 1
+        emb.encode(["a paper about graphs"] * (embeddings.QUERY_TEXTS + 1), batch_size=16)
+        assert torch.get_num_threads() == 2
+        # the same vector either way
+        assert np.allclose(emb.encode(["graph neural networks"])[0], q[0], atol=1e-5)
+    finally:
+        torch.set_num_threads(before)
+    use = get_embedder("use-multilingual")
+    v = use.encode(["图神经网络"])
+    assert v.shape == (1, 512) and use.model._model.threads == 1
+    use.encode(["x"] * (embeddings.QUERY_TEXTS + 1))
+    assert use.model._model.threads == 2
+
+
+def test_ann_graph_is_updated_in_place_not_rebuilt(tmp_path, papers):
+    emb = get_embedder("fake")
+    store = EmbeddingStore(tmp_path, "fake", ann_threshold=100)
+    items = _items(papers[:150])
+    embed_papers(store, emb, items[:120], progress=False)
+    store.save()
+    graph = store.index
+    assert graph.kind == "hnsw"
+    # new papers and a changed one: the same graph object absorbs them
+    changed = [(items[5][0], "h-changed", "graph neural networks for molecules")]
+    embed_papers(store, emb, items[120:] + changed, progress=False)
+    assert store.index is graph and len(graph) == 150
+    for pid, _, _ in items[140:145] + changed:
+        assert store.search(store.vector(pid), 1)[0][0] == pid
+    info = store.save()
+    loaded = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info)
+    assert loaded.index.kind == "hnsw" and len(loaded) == 150
+    assert loaded.search(loaded.vector(items[5][0]), 1)[0] == (items[5][0], pytest.approx(1.0, abs=1e-5))
+    # with a graph the matrix is mapped copy-on-write, not read: changing it leaves the file alone
+    assert isinstance(loaded.matrix, np.memmap)
+    graph = loaded.index
+    embed_papers(loaded, emb, [(items[7][0], "h-7b", "dark matter halo profiles")], progress=False)
+    assert loaded.index is graph and loaded.search(loaded.vector(items[7][0]), 1)[0][0] == items[7][0]
+    again = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info)  # checksums still match
+    assert np.allclose(again.vector(items[7][0]), store.vector(items[7][0]))

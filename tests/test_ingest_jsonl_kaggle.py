@@ -76,7 +76,8 @@ def test_plain_and_gzip_files_give_the_same_rows(tmp_path):
     assert strip(db_rows(a)) == strip(db_rows(b)) and len(db_rows(a)) == 300
 
 
-def test_bad_lines_are_skipped_counted_and_recorded(tmp_path):
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "parser-process"])
+def test_bad_lines_are_skipped_counted_and_recorded(tmp_path, parallel):
     good = sample_lines(6)
     no_title = json.loads(good[2])
     no_title["title"] = ""
@@ -97,7 +98,7 @@ def test_bad_lines_are_skipped_counted_and_recorded(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"".join(lines))
     settings = make_settings(tmp_path / "d")
-    report = ingest_jsonl(settings, path, progress=False)
+    report = ingest_jsonl(settings, path, progress=False, parallel=parallel, batch_size=2)
     assert (report.inserted, report.skipped, report.records) == (3, 6, 9)
     text = "\n".join(report.errors)
     for lineno in (2, 3, 4, 5, 6, 9):
@@ -109,24 +110,90 @@ def test_bad_lines_are_skipped_counted_and_recorded(tmp_path):
     assert "6 skipped" in report.summary()
 
 
-def test_error_list_is_capped_but_every_skip_counted(tmp_path):
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "parser-process"])
+def test_error_list_is_capped_but_every_skip_counted(tmp_path, parallel):
     path = tmp_path / "junk.jsonl"
     path.write_bytes(b"not json\n" * 250 + sample_lines(1)[0])
     settings = make_settings(tmp_path / "d")
-    report = ingest_jsonl(settings, path, progress=False)
+    report = ingest_jsonl(settings, path, progress=False, parallel=parallel, batch_size=7)
     assert report.skipped == 250 and report.inserted == 1 and len(report.errors) == 100
     assert len(runs(settings)[-1]["errors"]) == 100
 
 
-def test_truncated_gzip_keeps_what_was_readable(tmp_path):
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "parser-process"])
+def test_truncated_gzip_keeps_what_was_readable(tmp_path, parallel):
     data = gzip.compress(b"".join(sample_lines(2000)))
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(data[: len(data) // 2])
     settings = make_settings(tmp_path / "d")
-    report = ingest_jsonl(settings, path, progress=False, batch_size=100)
+    report = ingest_jsonl(settings, path, progress=False, batch_size=100, parallel=parallel)
     assert 500 < report.inserted < 2000
     assert any("unreadable file" in e for e in report.errors)
     assert len(db_rows(settings)) == report.inserted
+
+
+def test_parser_process_and_in_process_give_the_same_database(tmp_path):
+    """The pipeline (parser process + writer) is exactly a sequential run, re-run included."""
+    lines = sample_lines(3000)
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b"".join(lines[:1500]) + b"{broken\n" + b"".join(lines[1500:]))
+    a, b = make_settings(tmp_path / "a"), make_settings(tmp_path / "b")
+    ra = ingest_jsonl(a, path, progress=False, parallel=False, batch_size=256)
+    rb = ingest_jsonl(b, path, progress=False, parallel=True, batch_size=256)
+    assert ra.as_dict() | {"run_id": 0, "seconds": 0} == rb.as_dict() | {"run_id": 0, "seconds": 0}
+    assert (rb.inserted, rb.skipped, rb.records) == (3000, 1, 3001) and "line 1501" in rb.errors[0]
+    strip = lambda rows: {k: {f: v for f, v in r.items() if f != "ingested_at"} for k, r in rows.items()}  # noqa: E731
+    assert strip(db_rows(a)) == strip(db_rows(b))
+    with open_database(a).connect() as ca, open_database(b).connect() as cb:
+        pairs = [set(c.execute(select(PaperCategory.paper_id, PaperCategory.category)).all()) for c in (ca, cb)]
+    assert pairs[0] == pairs[1] and len(pairs[0]) >= 3000
+    before = db_rows(b)
+    again = ingest_jsonl(b, path, progress=False, parallel=True, batch_size=256)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3000)
+    assert db_rows(b) == before  # same seq, same ingested_at
+
+
+def test_a_failing_parser_fails_the_run(tmp_path):
+    from indexer.ingest.files import ingest_file
+    from indexer.ingest.jsonl import parse_jsonl_object
+
+    calls = {"n": 0}
+
+    def explode_later(obj):
+        calls["n"] += 1  # counted in the parser process (forked: its own copy)
+        if calls["n"] > 250:
+            raise RuntimeError("parser bug")
+        return parse_jsonl_object(obj)
+
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b"".join(sample_lines(400)))
+    settings = make_settings(tmp_path / "d")
+    with pytest.raises(RuntimeError, match="parser bug"):
+        ingest_file(settings, path, explode_later, kind="jsonl", progress=False, batch_size=100, parallel=True)
+    assert runs(settings)[-1]["status"] == "failed"
+    assert len(db_rows(settings)) == 200  # the batches before the failure, whole
+    assert calls["n"] == 0  # nothing parsed in this process
+
+
+def test_a_failing_writer_stops_the_parser_process(tmp_path, monkeypatch):
+    import multiprocessing
+
+    import indexer.ingest.files as files
+
+    real, calls = files.upsert_rows, {"n": 0}
+
+    def fail_third(conn, rows, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return real(conn, rows, *args)
+
+    monkeypatch.setattr(files, "upsert_rows", fail_third)
+    settings = make_settings(tmp_path / "d")
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        ingest_jsonl(settings, SAMPLE, progress=False, batch_size=100, parallel=True)
+    assert not multiprocessing.active_children()  # the parser was told to stop and reaped
+    assert len(db_rows(settings)) == 200 and runs(settings)[-1]["status"] == "failed"
 
 
 def test_missing_file_is_a_user_error(tmp_path):
@@ -173,12 +240,13 @@ def test_kaggle_sample_fields(tmp_path, kaggle_file):
         assert len(row["authors"]) == len(obj["authors_parsed"])
 
 
-def test_kaggle_gzip_and_reingest(tmp_path, kaggle_file):
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "parser-process"])
+def test_kaggle_gzip_and_reingest(tmp_path, kaggle_file, parallel):
     packed = tmp_path / "snap.json.gz"
     packed.write_bytes(gzip.compress(kaggle_file.read_bytes()))
     settings = make_settings(tmp_path / "d")
-    assert ingest_kaggle(settings, packed, progress=False, batch_size=33).inserted == 200
-    again = ingest_kaggle(settings, kaggle_file, progress=False)
+    assert ingest_kaggle(settings, packed, progress=False, batch_size=33, parallel=parallel).inserted == 200
+    again = ingest_kaggle(settings, kaggle_file, progress=False, parallel=parallel)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 200)
 
 

@@ -47,6 +47,22 @@ def snapshot(settings) -> tuple[dict, set]:
     return papers, cats
 
 
+def processes_with_env(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose environment holds ``marker``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            env = open(f"/proc/{entry}/environ", "rb").read()  # noqa: SIM115
+            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]  # noqa: SIM115
+        except OSError:
+            continue
+        if marker.encode() in env.split(b"\0") and state != "Z":
+            pids.append(int(entry))
+    return pids
+
+
 def test_sigkill_mid_import_then_rerun_equals_clean_run(tmp_path):
     clean = make_settings(tmp_path / "clean")
     ingest_jsonl(clean, SAMPLE, progress=False)
@@ -62,6 +78,12 @@ def test_sigkill_mid_import_then_rerun_equals_clean_run(tmp_path):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    # the import's parser process (forked, same environment) does not outlive it
+    marker = f"PAPERS_DATA_DIR={killed_dir}"
+    deadline = time.monotonic() + 30
+    while processes_with_env(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not processes_with_env(marker), "the parser process outlived the killed import"
     partial = count_rows(db)
     assert 0 < partial < TOTAL, partial
     assert partial % 100 == 0  # whole batches only: a batch is written whole or not at all

@@ -209,3 +209,29 @@ def test_indexer_never_imports_service():
         if mod == "service" or mod.startswith("service.")
     ]
     assert not bad, "indexer must not import service (layering rule):\n" + "\n".join(bad)
+
+
+def test_only_the_tokenizer_calls_jieba():
+    bad = [
+        f"{p.relative_to(REPO)}:{line}: imports {mod}"
+        for d in ("indexer", "service")
+        for p in _py_files(d)
+        if p.relative_to(REPO).as_posix() != "indexer/tokenizer.py"
+        for line, mod in _imports(p)
+        if mod.split(".")[0] in ("jieba", "rjieba")
+    ]
+    assert not bad, "only indexer/tokenizer.py may call jieba:\n" + "\n".join(bad)
+
+
+def test_only_settings_reads_configuration():
+    """PAPERS_* variables are read by indexer/settings.py alone (one settings object)."""
+    reads = re.compile(r"(os\.environ(\.get)?\s*[\[(]|os\.getenv\s*\()\s*[\"']PAPERS_")
+    bad = [
+        f"{p.relative_to(REPO)}:{n}: {line.strip()}"
+        for d in ("indexer", "service")
+        for p in _py_files(d)
+        if p.relative_to(REPO).as_posix() != "indexer/settings.py"
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if reads.search(line)
+    ]
+    assert not bad, "read configuration through indexer.settings.Settings:\n" + "\n".join(bad)

@@ -165,6 +165,46 @@ def test_versions_and_urls_are_normalised_to_one_row(engine):
     assert list(rows(engine)) == [rec.id] and rows(engine)[rec.id]["title"].endswith(" v2")
 
 
+def test_rows_cover_every_paper_column():
+    from indexer.store import _WRITE_COLUMNS, ROW_COLUMNS
+
+    assert set(_WRITE_COLUMNS) == {c.name for c in Paper.__table__.columns}
+    assert _WRITE_COLUMNS[: len(ROW_COLUMNS)] == ROW_COLUMNS
+
+
+def test_json_stored_by_another_serializer_is_not_a_change(engine):
+    """Rows whose JSON text was written with other spacing (json.dumps) stay unchanged."""
+    rec = sample_records(1)[0]
+    rec.authors = ["Zoë Ångström", "B. Author"]
+    upsert_papers(engine, [copy.deepcopy(rec)])
+    before = rows(engine)[rec.id]
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE papers SET authors = ?, categories = ? WHERE id = ?",
+            (json.dumps(rec.authors), json.dumps(rec.categories), rec.id),
+        )
+    assert upsert_papers(engine, [copy.deepcopy(rec)]).unchanged == 1
+    assert rows(engine)[rec.id] == before
+
+
+def test_bulk_settings_are_put_back(engine):
+    upsert_papers(engine, sample_records(5))
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw.execute("PRAGMA cache_size").fetchone()[0] == -2000
+        assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+def test_rows_must_be_encoded_for_the_dialect(engine):
+    from indexer.store import encode_record, upsert_rows
+
+    rec = sample_records(1)[0].validate()
+    with engine.begin() as conn, pytest.raises(TypeError):
+        upsert_rows(conn, [encode_record(rec, sqlite=False)])
+    with engine.begin() as conn:
+        assert upsert_rows(conn, [encode_record(rec, sqlite=True)]).inserted == 1
+
+
 def test_a_failing_batch_is_not_half_written(engine, monkeypatch):
     import indexer.store as store
 
@@ -235,6 +275,17 @@ def test_same_upsert_on_postgresql(tmp_path):
         stored = rows(engine)
         assert stored[changed.id]["title"].endswith("(PG)") and stored[changed.id]["seq"] == 121
         assert {c for p, c in categories(engine) if p == changed.id} == {"cs.DB"}
+        notice = PaperRecord(id=recs[5].id, title="", abstract="", authors=[], categories=[],
+                             published=date(2026, 9, 2), datestamp=date(2026, 9, 2), withdrawn=True)
+        v2 = copy.deepcopy(recs[6])
+        v2.title, v2.versions = v2.title + " v2", 2
+        older = copy.deepcopy(recs[6])
+        older.title = "stale"
+        counts = upsert_papers(engine, [v2, notice, older, copy.deepcopy(recs[7])])
+        assert (counts.updated, counts.withdrawn, counts.unchanged) == (2, 1, 2)
+        stored = rows(engine)
+        assert stored[recs[5].id]["withdrawn"] is True and stored[recs[5].id]["title"] == recs[5].title
+        assert stored[recs[5].id]["seq"] == 123 and stored[recs[6].id]["title"] == v2.title
         assert database_stats(engine)["papers"] == 120
         engine.dispose()
     finally:

@@ -68,3 +68,38 @@ def test_build_index_switches_at_threshold():
     m = _clustered(500)
     assert isinstance(build_index(m, ann_threshold=1000), ExactIndex)
     assert isinstance(build_index(m, ann_threshold=100), HNSWIndex)
+
+
+def test_hnsw_rescoring_gives_exact_cosines_and_params(tmp_path):
+    m = _clustered(3000)
+    ann = HNSWIndex.build(m, connectivity=8, expansion_add=64, expansion_search=48, dtype="f16")
+    assert ann.params == {"connectivity": 8, "expansion_add": 64, "expansion_search": 48, "dtype": "f16",
+                          "rerank": ann.params["rerank"]}
+    q = _unit(m[:1] + 0.05)[0]
+    hits = ann.search(q, 10)
+    # the graph stores half precision; the returned scores are the float32 dot products
+    assert np.allclose([s for _, s in hits], m[[r for r, _ in hits]] @ q, atol=1e-6)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    exact = ExactIndex(m).search(q, 10)
+    assert len({r for r, _ in hits} & {r for r, _ in exact}) >= 9
+    # batch search answers like single search; exclusions hold after re-scoring
+    many = ann.search_many(m[:5], 3)
+    assert [[r for r, _ in h] for h in many] == [[r for r, _ in ann.search(v, 3)] for v in m[:5]]
+    top = {r for r, _ in hits[:3]}
+    assert not top & {r for r, _ in ann.search(q, 10, exclude_rows=top)}
+    # the search expansion is not stored in the file: a loaded index uses the configured one
+    ann.save(tmp_path / "a.usearch")
+    again = HNSWIndex.load(tmp_path / "a.usearch", m)
+    assert again.params["connectivity"] == 8 and again.params["dtype"] == "f16"
+
+
+def test_exact_search_limits_blas_threads_only_for_the_query():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    m = _clustered(1000)
+    assert ExactIndex(m).search(m[3], 1)[0][0] == 3
+    assert blas_threads() == before  # restored after the query

@@ -1,8 +1,18 @@
 """Streaming a line-per-record file (plain or gzip) into the store, in constant memory.
 
 Shared by the JSONL and Kaggle sources: they differ only in how one line becomes a
-:class:`PaperRecord`. Lines are read one at a time, parsed, grouped into batches and
-upserted one transaction per batch; a bad line is skipped and counted by line number.
+:class:`PaperRecord`. Lines are read one at a time, parsed, validated and encoded into
+rows (:func:`indexer.store.encode_record`), grouped into batches and upserted one
+transaction per batch (:func:`indexer.store.upsert_rows`); a bad line is skipped and
+counted by line number.
+
+The pipeline: a forked parser process reads, decompresses, parses and encodes batch N+1
+while this process writes batch N, so both cores work (parsing is ~2/3 of the CPU time).
+Batches go through a pipe (one in flight: memory stays constant whatever the file size)
+and are written in file order, so the result is exactly that of a sequential run. The
+parser exits when the pipe's reader goes away, including when this process is killed.
+Small files, or where ``fork`` is unavailable, are parsed in this process instead.
+
 The progress bar (tqdm, stderr) follows bytes of the file on disk, so its rate and ETA
 are right for gzip too; it is off when ``progress=False`` or stderr is not a terminal.
 """
@@ -12,13 +22,18 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
-import queue
+import multiprocessing
+import os
+import pickle
+import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+import traceback
+import zlib
+from collections.abc import Callable, Generator, Iterator
+from multiprocessing.connection import Connection as PipeEnd
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import Engine
 
@@ -26,7 +41,15 @@ from indexer.errors import InvalidInput
 from indexer.ingest.runs import IngestReport, recorded_run
 from indexer.records import InvalidRecord, PaperRecord
 from indexer.settings import Settings
-from indexer.store import DEFAULT_BATCH, UpsertCounts, open_database, upsert_batch
+from indexer.store import (
+    DEFAULT_BATCH,
+    MAX_ERRORS,
+    Row,
+    bulk_connection,
+    encode_record,
+    open_database,
+    upsert_rows,
+)
 
 try:  # orjson parses our lines ~3x faster; json is the fallback
     import orjson
@@ -40,6 +63,12 @@ except ImportError:  # pragma: no cover
     _JSON_ERRORS = (ValueError,)
 
 LineParser = Callable[[dict], PaperRecord]
+# (encoded rows, lines read, lines skipped, skip reasons, bytes of the file read so far)
+Chunk = tuple[list[Row], int, int, list[str], int]
+
+PARALLEL_MIN_BYTES = 1 << 20  # smaller files: a parser process is not worth starting
+_UNREADABLE = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError
+_PARSE_ERRORS = (InvalidRecord, KeyError, TypeError, ValueError, AttributeError)
 
 
 def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
@@ -52,7 +81,7 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
+def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(
@@ -61,94 +90,141 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     )
 
 
-def iter_records(
-    lines: Iterator[bytes], parse: LineParser, report: IngestReport
-) -> Iterator[PaperRecord]:
-    """Parse lines into records; bad ones are counted on ``report`` by line number."""
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        report.records += 1
-        try:
-            obj = _loads(line)
-        except _JSON_ERRORS as e:
-            report.skip(f"line {lineno}: invalid JSON ({str(e)[:80]})")
-            continue
-        if not isinstance(obj, dict):
-            report.skip(f"line {lineno}: not a JSON object")
-            continue
-        try:
-            rec = parse(obj)
-        except (InvalidRecord, KeyError, TypeError, ValueError, AttributeError) as e:
-            label = obj.get("id") if isinstance(obj.get("id"), str) else None
-            report.skip(f"line {lineno}{f' ({label})' if label else ''}: {type(e).__name__}: {str(e)[:120]}")
-            continue
-        try:
-            rec.validate()
-        except InvalidRecord as e:
-            report.skip(f"line {lineno}: {e}")
-            continue
-        yield rec
+def parse_chunks(
+    path: Path, parse: LineParser, *, sqlite: bool, limit: int | None = None, batch_size: int = DEFAULT_BATCH
+) -> Generator[Chunk, None, None]:
+    """The file as chunks of up to ``batch_size`` encoded rows (the parser process's work).
 
-
-class _Writer(threading.Thread):
-    """Upserts batches from a bounded queue, one transaction each.
-
-    Why a thread: SQLite and zlib release the GIL, so writing batch N overlaps parsing
-    batch N+1 on a second core. The queue is bounded (memory stays constant) and the
-    batches are written in order, so the result is exactly that of a sequential run.
+    Each chunk also carries the lines read and skipped since the previous one, the skip
+    reasons (by line number; the first MAX_ERRORS of the file) and the file position. A
+    truncated or corrupt gzip stream ends the file: what was read is kept, the rest is
+    reported as one skip.
     """
-
-    def __init__(self, engine: Engine, on_written: Callable[[UpsertCounts], None]):
-        super().__init__(name="ingest-writer", daemon=True)
-        self.engine = engine
-        self.on_written = on_written
-        self.queue: queue.Queue[list[PaperRecord] | None] = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        while (batch := self.queue.get()) is not None:
-            if self.error is not None:
-                continue  # drain after a failure so the producer never blocks
-            try:
-                with self.engine.begin() as conn:
-                    counts = upsert_batch(conn, batch, validated=True)
-                self.on_written(counts)
-            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-                self.error = e
-
-    def put(self, batch: list[PaperRecord]) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(batch)
-
-    def finish(self) -> None:
-        self.queue.put(None)
-        self.join()
-        if self.error is not None:
-            raise self.error
-
-
-def _local_batches(
-    path: Path, parse: LineParser, report: IngestReport, limit: int | None, batch_size: int
-) -> Iterator[tuple[list[PaperRecord], int]]:
-    """(validated records, bytes of the file read so far), parsed in this process."""
     raw, stream = _open(path)
+    read = skipped = total = kept = 0
+    errors: list[str] = []
+    rows: list[Row] = []
+
+    def skip(reason: str) -> None:
+        nonlocal skipped, kept
+        skipped += 1
+        if kept < MAX_ERRORS:
+            kept += 1
+            errors.append(reason)
+
     with raw:
         lines: Iterator[bytes] = iter(stream)
         if limit is not None:
             lines = itertools.islice(lines, limit)
-        batch: list[PaperRecord] = []
         try:
-            for rec in iter_records(lines, parse, report):
-                batch.append(rec)
-                if len(batch) >= batch_size:
-                    yield batch, raw.tell()
-                    batch = []
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            # a truncated / corrupt gzip stream: keep what was read, report the rest
-            report.skip(f"after record {report.records}: unreadable file ({type(e).__name__}: {e})")
-        yield batch, raw.tell()
+            for lineno, line in enumerate(lines, 1):
+                if not line or line.isspace():
+                    continue
+                read += 1
+                try:
+                    obj = _loads(line)
+                except _JSON_ERRORS as e:
+                    skip(f"line {lineno}: invalid JSON ({str(e)[:80]})")
+                    continue
+                if not isinstance(obj, dict):
+                    skip(f"line {lineno}: not a JSON object")
+                    continue
+                try:
+                    rec = parse(obj)
+                except _PARSE_ERRORS as e:
+                    label = obj.get("id") if isinstance(obj.get("id"), str) else None
+                    skip(f"line {lineno}{f' ({label})' if label else ''}: {type(e).__name__}: {str(e)[:120]}")
+                    continue
+                try:
+                    rows.append(encode_record(rec.validate(), sqlite=sqlite))
+                except InvalidRecord as e:
+                    skip(f"line {lineno}: {e}")
+                    continue
+                except _PARSE_ERRORS as e:
+                    skip(f"line {lineno} ({rec.id}): {type(e).__name__}: {str(e)[:120]}")
+                    continue
+                if len(rows) >= batch_size:
+                    total += read
+                    yield rows, read, skipped, errors, raw.tell()
+                    rows, errors, read, skipped = [], [], 0, 0
+        except _UNREADABLE as e:
+            skip(f"after record {total + read}: unreadable file ({type(e).__name__}: {e})")
+        yield rows, read, skipped, errors, raw.tell()
+
+
+# -- the parser process ----------------------------------------------------------------------
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _fork_context() -> Any:
+    """multiprocessing's fork context where forking is safe and cheap (Linux), else None."""
+    if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def _parser_main(out: PipeEnd, other_end: PipeEnd, path: Path, parse: LineParser, kwargs: dict) -> None:
+    """Body of the parser process: chunks into the pipe, then ("end", None)."""
+    other_end.close()  # else a killed importer would leave a reader and this process blocked
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importer's to handle
+    dump = pickle.dumps
+    try:
+        for chunk in parse_chunks(path, parse, **kwargs):
+            out.send_bytes(dump(("chunk", chunk), pickle.HIGHEST_PROTOCOL))
+        out.send_bytes(dump(("end", None)))
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the importer is gone: nobody to report to
+    except BaseException as e:  # noqa: BLE001 - reported to the importer, which raises
+        try:
+            out.send_bytes(dump(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")))
+        except OSError:
+            pass
+    finally:
+        out.close()
+
+
+class _ParserProcess:
+    """Chunks of ``parse_chunks`` made by a forked process, received in order."""
+
+    def __init__(self, ctx: Any, path: Path, parse: LineParser, **kwargs: Any) -> None:
+        self.reader, writer = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(
+            target=_parser_main, args=(writer, self.reader, path, parse, kwargs),
+            name="papers-ingest-parser", daemon=True,
+        )
+        try:
+            self.proc.start()
+        except BaseException:
+            self.reader.close()
+            raise
+        finally:
+            writer.close()  # only the child writes: its exit is our EOF
+
+    def __iter__(self) -> Iterator[Chunk]:
+        while True:
+            try:
+                kind, payload = pickle.loads(self.reader.recv_bytes())
+            except EOFError:
+                self.proc.join(timeout=5)
+                raise RuntimeError(f"the ingest parser process died (exit code {self.proc.exitcode})") from None
+            if kind == "end":
+                return
+            if kind == "error":
+                raise RuntimeError(f"the ingest parser process failed: {payload}")
+            yield payload
+
+    def close(self) -> None:
+        self.reader.close()  # a parser still running gets EPIPE and exits
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():  # pragma: no cover - stuck on the input file
+            self.proc.terminate()
+            self.proc.join()
 
 
 def ingest_file(
@@ -161,32 +237,54 @@ def ingest_file(
     batch_size: int = DEFAULT_BATCH,
     engine: Engine | None = None,
     limit: int | None = None,
+    parallel: bool | None = None,
 ) -> IngestReport:
-    """Stream ``path`` through ``parse`` into the database; one run row in ingest_runs."""
+    """Stream ``path`` through ``parse`` into the database; one run row in ingest_runs.
+
+    ``parallel``: parse in a separate process (see module doc); None = when the file is
+    at least PARALLEL_MIN_BYTES, there are two CPUs and fork is available.
+    """
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"{path} does not exist or is not a file")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
     engine = engine or open_database(settings)
     size = path.stat().st_size
+    ctx = _fork_context()
+    if parallel is None:
+        parallel = size >= PARALLEL_MIN_BYTES and _cpus() > 1
+    kwargs: dict[str, Any] = {"sqlite": engine.dialect.name == "sqlite", "limit": limit, "batch_size": batch_size}
     report = IngestReport(kind=kind, source=str(path))
-    written = UpsertCounts()  # the writer thread's counts, merged into report at the end
     t0 = time.perf_counter()
     with recorded_run(engine, report):
-        batches = _local_batches(path, parse, report, limit, batch_size)
-        with _progress_bar(size, path.name, progress) as bar:
-            writer = _Writer(engine, written.add)
-            writer.start()
-            last_pos = 0
+        parser = None
+        if parallel and ctx is not None:
             try:
-                for batch, pos in batches:
-                    if batch:
-                        writer.put(batch)
+                parser = _ParserProcess(ctx, path, parse, **kwargs)
+            except OSError:  # pragma: no cover - cannot fork (limits): parse here instead
+                parser = None
+        local = None if parser is not None else parse_chunks(path, parse, **kwargs)
+        chunks = iter(parser) if parser is not None else local
+        assert chunks is not None
+        try:
+            with bulk_connection(engine) as conn, _progress_bar(size, path.name, progress) as bar:
+                last_pos = 0
+                for rows, read, skipped, errors, pos in chunks:
+                    report.records += read
+                    report.skipped += skipped
+                    report.errors.extend(errors[: max(0, MAX_ERRORS - len(report.errors))])
+                    if rows:
+                        with conn.begin():
+                            counts = upsert_rows(conn, rows)
+                        report.add(counts)
                     bar.update(pos - last_pos)
                     bar.set_postfix_str(f"{report.records:,} papers", refresh=False)
                     last_pos = pos
-            finally:
-                batches.close()
-                writer.finish()
-                report.add(written)
+        finally:
+            if parser is not None:
+                parser.close()
+            if local is not None:
+                local.close()  # closes the file
         report.seconds = time.perf_counter() - t0
     return report

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -23,12 +24,18 @@ from indexer.store import DEFAULT_BATCH
 _MONTHS = {m: i for i, m in enumerate(("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split(), 1)}
 
 
+@lru_cache(maxsize=1 << 16)
+def _gmt_day(day: str, month: str, year: str) -> date:
+    """Cached: a snapshot has a few thousand distinct days among millions of versions."""
+    return date(int(year), _MONTHS[month], int(day))
+
+
 def _created(value: str) -> date:
     """'Mon, 2 Apr 2007 19:18:42 GMT' → date (fast path; email.utils for anything else)."""
-    parts = value.split()
+    parts = value.split(" ", 4)
     if len(parts) >= 4 and parts[0].endswith(","):
         try:
-            return date(int(parts[3]), _MONTHS[parts[2]], int(parts[1]))
+            return _gmt_day(parts[1], parts[2], parts[3])
         except (KeyError, ValueError):
             pass
     try:
@@ -37,17 +44,29 @@ def _created(value: str) -> date:
         raise InvalidRecord(f"bad version date {value!r}") from e
 
 
+def _name(parts: list) -> str:
+    """[last, first, suffix] → "first last suffix" (missing or empty parts left out)."""
+    last = str(parts[0] or "")
+    first = str(parts[1] or "") if len(parts) > 1 else ""
+    suffix = str(parts[2] or "") if len(parts) > 2 else ""
+    name = f"{first} {last}" if first and last else first or last
+    return f"{name} {suffix}" if suffix and name else name or suffix
+
+
 def _authors(obj: dict) -> list[str]:
     parsed = obj.get("authors_parsed")
     if isinstance(parsed, list) and parsed:
         names = []
-        for parts in parsed:  # [last, first, suffix] → "first last suffix"
+        for parts in parsed:
+            if type(parts) is list and len(parts) == 3:
+                last, first, suffix = parts
+                if type(last) is str and type(first) is str and type(suffix) is str:
+                    # the snapshot's usual shape: _name inlined (ingest's hot path)
+                    name = f"{first} {last}" if first and last else first or last
+                    names.append(f"{name} {suffix}" if suffix and name else name or suffix)
+                    continue
             if isinstance(parts, list) and parts:
-                last = str(parts[0] or "")
-                first = str(parts[1] or "") if len(parts) > 1 else ""
-                suffix = str(parts[2] or "") if len(parts) > 2 else ""
-                name = f"{first} {last}" if first and last else first or last
-                names.append(f"{name} {suffix}" if suffix and name else name or suffix)
+                names.append(_name(parts))
         if names:
             return names
     raw = obj.get("authors") or ""
@@ -94,9 +113,10 @@ def ingest_kaggle(
     batch_size: int = DEFAULT_BATCH,
     engine: Engine | None = None,
     limit: int | None = None,
+    parallel: bool | None = None,
 ) -> IngestReport:
     """Stream a Kaggle snapshot (plain or .gz) into the database (ingest_runs kind 'kaggle')."""
     return ingest_file(
         settings, path, parse_kaggle_object, kind="kaggle", progress=progress,
-        batch_size=batch_size, engine=engine, limit=limit,
+        batch_size=batch_size, engine=engine, limit=limit, parallel=parallel,
     )

@@ -57,7 +57,9 @@ def start_run(engine: Engine, kind: str, source: str) -> int:
         res = conn.execute(
             insert(IngestRun).values(kind=kind, source=source, started_at=now(), status="running", errors=[])
         )
-        return int(res.inserted_primary_key[0])
+        key = res.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def finish_run(engine: Engine, run_id: int, counts: UpsertCounts, status: str, message: str | None = None) -> None:

@@ -7,16 +7,24 @@ import click
 from indexer.settings import get_settings
 
 
+def default_workers() -> int:
+    """Worker processes when --workers is not given: 1 (see the command's help)."""
+    return 1
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 for all)")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes")
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Worker processes, each with its own copy of the index in memory [default: 1]")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (a reverse proxy usually does; it costs CPU per request)")
 @click.option("--reload", "auto_reload", is_flag=True, help="Restart on code changes (development)")
-def serve_command(host: str, port: int, workers: int, auto_reload: bool) -> None:
+def serve_command(host: str, port: int, workers: int | None, access_log: bool, auto_reload: bool) -> None:
     """Serve the JSON API (/api, /openapi.json), web UI and Atom feeds.
 
     The index is opened lazily and followed as `papers build`/`nightly` publish new
-    versions; /readyz says when it is loaded.
+    versions (by every worker); /readyz says when it is loaded.
     """
     import uvicorn
 
@@ -26,9 +34,10 @@ def serve_command(host: str, port: int, workers: int, auto_reload: bool) -> None
         factory=True,
         host=host,
         port=port,
-        workers=workers if not auto_reload else 1,
+        workers=1 if auto_reload else (workers or default_workers()),
         reload=auto_reload,
         log_level=settings.log_level.lower(),
+        access_log=access_log,
         proxy_headers=True,
         server_header=False,
     )
