@@ -359,7 +359,7 @@ def exact_latency(vecs: np.ndarray, qv: np.ndarray, sizes=(100_000, 300_000, 1_0
 
 
 def bench_index(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, connectivity: int, expansion_add: int,
-                dtype: str, efs=(16, 32, 48, 64, 96, 128, 192), threads: int = 0, shapes: list[str] | None = None) -> dict:
+                dtype: str, efs=(32, 48, 64, 96, 128, 192, 256, 384), threads: int = 0, shapes: list[str] | None = None) -> dict:
     """Build one HNSW graph, then recall@10 and latency for each search expansion."""
     from indexer.vectors import HNSWIndex
 

@@ -11,7 +11,9 @@ the bench process competed with the server for the GIL-bound CPU and measured th
 as much as the server. The CPU seconds both sides spent are reported per request: on a
 shared 2-core machine latency depends on the load of others, CPU per request does not.
 The search is timed once per worker count in ``workers`` (``papers serve --workers``);
-``http_search`` is the one `papers serve` runs by default.
+``http_search`` is the one `papers serve` runs by default. With several workers the
+clients connect 10 ms apart (see loadgen.py), and ``cpu_s_per_process`` shows how the
+work fell on the workers.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class Served:
             proc.kill()
             proc.wait()
         log.close()
+        path = Path(log.name)
+        if path.exists() and path.stat().st_size == 0:  # nothing to read: leave no litter
+            path.unlink()
 
 
 def serve_default_workers() -> int:
@@ -135,9 +140,9 @@ def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client:
             if measure_page:
                 out["page_load"] = page_bytes(base)
             load_before = os.getloadavg()
-            cpu0 = tree_cpu_s(proc.pid)
+            cpu0, each0 = tree_cpu_s(proc.pid), process_cpu_s(proc.pid)
             run = _loadgen(host, port, f.name, clients, per_client)
-            server_cpu = tree_cpu_s(proc.pid) - cpu0
+            server_cpu, each1 = tree_cpu_s(proc.pid) - cpu0, process_cpu_s(proc.pid)
         finally:
             os.unlink(f.name)
         times, errors, n = run["latencies_ms"], run["errors"], len(run["latencies_ms"])
@@ -146,6 +151,9 @@ def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client:
             "requests_per_s": round(n / run["wall_s"], 1),
             "server_cpu_ms_per_request": round(1000 * server_cpu / n, 3) if n else None,
             "client_cpu_ms_per_request": round(1000 * run["client_cpu_s"] / n, 3) if n else None,
+            # how the work fell on the processes: keep-alive connections stay with the worker
+            # that accepted them, so 8 clients can split 6:2 between two workers
+            "cpu_s_per_process": sorted((round(each1[p] - each0.get(p, 0.0), 2) for p in each1), reverse=True),
             "load_avg_before": [round(x, 2) for x in load_before], "load_avg_after": [round(x, 2) for x in os.getloadavg()],
             "errors": len(errors), "error_sample": errors[:3],
             "client": "benchmarks/loadgen.py: one process, asyncio keep-alive connections",
@@ -188,17 +196,22 @@ def tree_pids(pid: int) -> list[int]:
     return out
 
 
-def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its descendants (the live ones)."""
+def process_cpu_s(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of ``pid`` and each of its (live) descendants."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    out: dict[int, float] = {}
     for p in tree_pids(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        out[p] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (the live ones)."""
+    return sum(process_cpu_s(pid).values())
 
 
 def tree_rss_mb(pid: int) -> float | None:

@@ -7,12 +7,18 @@ hold one keep-alive connection and send their next request as soon as the previo
 answer is read, on one event loop (uvloop when installed) in a separate process, with
 requests written and responses read by hand: a few tens of microseconds of CPU each.
 
-    python -m benchmarks.loadgen HOST PORT PATHS.json CLIENTS PER_CLIENT
+    python -m benchmarks.loadgen HOST PORT PATHS.json CLIENTS PER_CLIENT [STAGGER_S]
 
 PATHS.json is a list of request targets (``/api/search?q=...``); client k sends
 ``paths[(k * PER_CLIENT + i) % len(paths)]`` for i < PER_CLIENT. Prints one JSON object:
 per-request latencies in ms, errors, wall seconds and this process's CPU seconds.
 Responses are asked for gzipped, like a browser or httpx would, and are not decoded.
+
+Client k starts (and connects) ``k * STAGGER_S`` seconds after the first (default 10 ms):
+with several uvicorn workers on one listening socket, the worker that wakes first
+accepts every connection pending, so 8 connections opened in one burst would all land on
+one worker and stay there (keep-alive) — a worst case no real traffic has, where
+clients arrive over time and a busy worker is not the one that accepts.
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
     return status, await reader.readexactly(length), keep_alive
 
 
-async def run(host: str, port: int, paths: list[str], clients: int, per_client: int) -> dict:
+async def run(host: str, port: int, paths: list[str], clients: int, per_client: int, stagger_s: float = 0.01) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     head = (
@@ -74,6 +80,7 @@ async def run(host: str, port: int, paths: list[str], clients: int, per_client: 
     ).encode()
 
     async def client(k: int) -> None:
+        await asyncio.sleep(k * stagger_s)
         reader = writer = None
         for i in range(per_client):
             path = paths[(k * per_client + i) % len(paths)]
@@ -111,6 +118,7 @@ def _cpu_s() -> float:
 
 def main() -> None:
     host, port, paths_file, clients, per_client = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    stagger_s = float(sys.argv[6]) if len(sys.argv) > 6 else 0.01
     with open(paths_file, encoding="utf-8") as f:
         paths = json.load(f)
     try:
@@ -119,7 +127,7 @@ def main() -> None:
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
-    print(json.dumps(runner(run(host, port, paths, clients, per_client))))
+    print(json.dumps(runner(run(host, port, paths, clients, per_client, stagger_s))))
 
 
 if __name__ == "__main__":

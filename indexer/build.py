@@ -15,7 +15,8 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +30,11 @@ from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000
 KEYWORDS_PER_PAPER = 15
-KEYWORD_TASK = 1000  # papers per keyword task (one seq range)
-KEYWORD_POOL_MIN = 20_000  # from this many changed papers on, keywords come from a process pool
-KEYWORD_WORKERS = 2
+INDEX_TASK = 2000  # rows per tokenising task (one seq range)
+KEYWORD_TASK = 1000  # rows per keyword task
+POOL_MIN = 20_000  # from this many changed rows on, tokenising and keywords run in a process pool
+WORKERS = 2
 
 
 @dataclass
@@ -89,22 +90,21 @@ def current_manifest(settings: Settings) -> Manifest:
     return m or Manifest()
 
 
-def _changed_rows(engine: Engine, after_seq: int) -> Iterator[list]:
-    """Rows with seq > after_seq, in seq order, in chunks (constant memory)."""
-    cols = (
-        Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories,
-        Paper.published, Paper.updated, Paper.withdrawn, Paper.content_hash, Paper.seq,
-    )
-    last = after_seq
-    while True:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(*cols).where(Paper.seq > last).order_by(Paper.seq).limit(CHUNK)
-            ).all()
-        if not rows:
-            return
-        yield rows
-        last = rows[-1].seq
+def _changed_seqs(engine: Engine, after_seq: int) -> list[int]:
+    """The seq of every row changed since ``after_seq``, ascending (8 bytes a paper)."""
+    with engine.connect() as conn:
+        return list(conn.execute(select(Paper.seq).where(Paper.seq > after_seq).order_by(Paper.seq)).scalars())
+
+
+def _spans(seqs: list[int], after: int, size: int) -> list[tuple[int, int]]:
+    """Consecutive half-open seq ranges ``(lo, hi]`` of ``size`` rows each, covering ``seqs``."""
+    spans = []
+    lo = after
+    for i in range(size - 1, len(seqs) + size - 1, size):
+        hi = seqs[min(i, len(seqs) - 1)]
+        spans.append((lo, hi))
+        lo = hi
+    return spans
 
 
 def build(
@@ -150,7 +150,6 @@ def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str 
 
 def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report: BuildReport, run_id: int,
                 t0: float, *, embeddings: bool, progress: bool, device: str | None, full: bool) -> BuildReport:
-    from indexer.bm25 import IndexedDoc
     from indexer.errors import IndexUnavailable
 
     rebuild_bm25 = bm25.stale  # written by another tokenizer/schema version: re-index every row
@@ -161,49 +160,43 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
     # so papers are added without a delete by id each, by a bulk writer, and their terms
     # are counted on the way (the keyword step's document frequencies, exact)
     fresh = full or bm25.num_docs == 0
-    terms: Counter | None = None
-    if fresh:
-        terms = Counter()
-        bm25.begin_bulk(clear=bm25.num_docs > 0)
-    max_seq = after
-    changed: list[tuple[str, str, str, str]] = []  # (id, hash, title, abstract) of live papers (incremental)
-    tasks: list[tuple[int, int]] = []  # seq ranges of the changed rows, for the keyword step
-    n_live = 0
+    terms: Counter | None = Counter() if fresh else None
+    seqs = _changed_seqs(engine, after)
+    max_seq = seqs[-1] if seqs else after
     removed: list[str] = []
     t_bm25, c_bm25 = time.perf_counter(), _cpu_seconds()
-    for rows in _changed_rows(engine, after):
-        docs = []
-        for r in rows:
-            max_seq = max(max_seq, r.seq)
-            if r.withdrawn:
-                removed.append(r.id)
-                continue
-            docs.append(
-                IndexedDoc(
-                    id=r.id, title=r.title, abstract=r.abstract, authors=list(r.authors or []),
-                    categories=list(r.categories or []), published=r.published, updated=r.updated,
-                )
-            )
-            if not fresh:
-                changed.append((r.id, r.content_hash, r.title, r.abstract))
-        n_live += len(docs)
-        for i in range(0, len(rows), KEYWORD_TASK):
-            tasks.append((rows[i].seq, rows[min(i + KEYWORD_TASK, len(rows)) - 1].seq))
-        if docs:
-            report.indexed += bm25.add_new(docs, terms) if fresh else bm25.upsert(docs)
-        if fresh and len(tasks) % 100 == 0:
-            log.info("bm25: %d papers added", report.indexed)
+    workers = _workers(len(seqs))
+    spans = _spans(seqs, after, INDEX_TASK)
+    with _task_pool(workers, _index_worker_init, (_db_url(engine), fresh)) as pool:
+        if fresh:  # after the fork: the workers never hold a copy of a live tantivy writer
+            bm25.begin_bulk(clear=bm25.num_docs > 0)
+        if pool is None:
+            tasks = _IndexTasks(engine, count_terms=fresh)
+            results: Iterable = (tasks.run(span) for span in spans)
+        else:
+            results = pool.imap(_index_worker_run, spans)
+        for i, (docs, gone, counts) in enumerate(results, 1):
+            if docs:
+                report.indexed += bm25.add_prepared(docs, replace=not fresh)
+            removed += gone
+            if terms is not None and counts:
+                terms.update(counts)
+            if i % 100 == 0:
+                log.info("bm25: %d papers %s", report.indexed, "added" if fresh else "upserted")
     if removed:
         report.removed = bm25.delete(removed)
     bm25.commit()
     if rebuild_bm25:
         bm25.mark_current()
     report.docs = bm25.num_docs
-    log.info("bm25: %d %s, %d removed, %d docs in %.1fs (%.1f CPU s)", report.indexed, "added" if fresh else "upserted",
-             report.removed, report.docs, time.perf_counter() - t_bm25, _cpu_seconds() - c_bm25)
+    log.info("bm25: %d %s, %d removed, %d docs in %.1fs (%.1f CPU s, workers included)", report.indexed,
+             "added" if fresh else "upserted", report.removed, report.docs, time.perf_counter() - t_bm25,
+             _cpu_seconds() - c_bm25)
 
     t_kw, c_kw = time.perf_counter(), _cpu_seconds()
-    report.keywords = _store_keywords(settings, engine, bm25, tasks, removed, live=n_live, terms=terms)
+    report.keywords = _store_keywords(engine, bm25, _spans(seqs, after, KEYWORD_TASK), removed,
+                                      live=report.indexed, terms=terms)
+    del seqs
     log.info("keywords: %d papers in %.1fs (%.1f CPU s, workers included)", report.keywords,
              time.perf_counter() - t_kw, _cpu_seconds() - c_kw)
 
@@ -222,12 +215,7 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
                 from_scratch = True
             if removed:
                 store.remove(removed)
-            if from_scratch:
-                items = _live_items(engine)
-            elif fresh:  # the changed rows were not kept in memory
-                items = _live_items(engine, after=after, upto=max_seq)
-            else:
-                items = changed
+            items = _live_items(engine) if from_scratch else _live_items(engine, after=after, upto=max_seq)
             todo = store.missing([(i, h) for i, h, *_ in items])
             todo_set = set(todo)
             work = [(i, h, embedding_text(t, a)) for i, h, t, a in items if i in todo_set]
@@ -292,14 +280,75 @@ def _live_items(engine: Engine, after: int = 0, upto: int | None = None) -> list
     return [(r.id, r.content_hash, r.title, r.abstract) for r in rows]
 
 
-# -- keywords -------------------------------------------------------------------------------
-# Every changed paper's top keywords go to paper_keywords (the related/recommend queries
-# read them). This is the costly part of a full build (pure Python, ~3k papers/s per core),
-# so it runs as independent tasks, each a seq range of changed rows: a task reads its rows
-# (and their stored content hashes) itself, extracts keywords for the rows whose content
-# changed and returns ready-to-insert rows (keywords as JSON text). Large builds run the
-# tasks in a pool of processes, each given the document-frequency table once; the parent
-# only writes. Small (nightly) builds run them inline.
+# -- worker processes ------------------------------------------------------------------------
+# The two costly steps of a large build are pure Python: tokenising every paper for the
+# index (~150 µs a paper) and extracting its keywords (~300 µs). Both run as independent
+# tasks over seq ranges of the changed rows: a task reads its rows itself and returns
+# plain values (tokenised fields; keyword rows as JSON text). Large builds run the tasks
+# in a pool of forked processes, so the parent only feeds tantivy and writes SQLite;
+# small (nightly) builds run them inline.
+
+
+def _workers(n_rows: int) -> int:
+    """Processes for a step over ``n_rows`` rows; 0 = inline. A pool needs ``fork`` (Linux):
+    ``spawn`` would re-import the caller's ``__main__``, which a script without a main guard
+    turns into one more build per worker."""
+    import multiprocessing
+
+    cpus = os.cpu_count() or 1
+    if n_rows < POOL_MIN or cpus < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    return min(WORKERS, cpus)
+
+
+@contextmanager
+def _task_pool(workers: int, initializer, initargs: tuple):
+    """A fork pool of ``workers`` processes (None when 0). Fork: workers inherit what the
+    parent holds (the frequency table) without a copy; the caller makes sure no tantivy
+    writer is mid-commit and workers never use the parent's database connections."""
+    if not workers:
+        yield None
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers, initializer=initializer, initargs=initargs) as pool:
+        yield pool
+
+
+def _db_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+class _IndexTasks:
+    """Tokenise the rows of a seq range for the index."""
+
+    def __init__(self, engine: Engine, *, count_terms: bool):
+        from indexer.tokenizer import default_tokenizer
+
+        self.engine = engine
+        self.count_terms = count_terms
+        self.tokenizer = default_tokenizer()
+
+    def run(self, span: tuple[int, int]) -> tuple[list, list[str], Counter | None]:
+        """``(prepared docs, ids of withdrawn rows, term document counts or None)`` for the
+        rows with ``lo < seq <= hi``, in seq order."""
+        from indexer.bm25 import IndexedDoc, prepare_document
+
+        lo, hi = span
+        cols = (Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.published, Paper.withdrawn)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(Paper.seq > lo, Paper.seq <= hi).order_by(Paper.seq)).all()
+        counts: Counter | None = Counter() if self.count_terms else None
+        docs, removed = [], []
+        tok = self.tokenizer
+        for r in rows:
+            if r.withdrawn:
+                removed.append(r.id)
+                continue
+            d = IndexedDoc(id=r.id, title=r.title, abstract=r.abstract, authors=list(r.authors or []),
+                           categories=list(r.categories or []), published=r.published)
+            docs.append(prepare_document(d, tok, counts))
+        return docs, removed, counts
 
 
 class _CountedTerms:
@@ -315,19 +364,22 @@ class _CountedTerms:
 
 
 class _KeywordTasks:
+    """Keywords for the changed rows of a seq range."""
+
     def __init__(self, engine: Engine, extractor):
         self.engine = engine
         self.extractor = extractor
 
     def run(self, span: tuple[int, int]) -> list[tuple[str, str, str]]:
-        """Rows ``(paper_id, content_hash, keywords_json)`` for the live papers with seq in
-        ``span`` whose stored keywords are missing or were computed for other content."""
+        """Rows ``(paper_id, content_hash, keywords_json)`` for the live papers with
+        ``lo < seq <= hi`` whose stored keywords are missing or were computed for other content."""
         lo, hi = span
         q = (
             select(Paper.id, Paper.content_hash, Paper.title, Paper.abstract, PaperKeywords.content_hash.label("kw_hash"))
             .select_from(Paper)
             .outerjoin(PaperKeywords, PaperKeywords.paper_id == Paper.id)
-            .where(Paper.seq >= lo, Paper.seq <= hi, Paper.withdrawn.is_(False))
+            .where(Paper.seq > lo, Paper.seq <= hi, Paper.withdrawn.is_(False))
+            .order_by(Paper.seq)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
@@ -342,14 +394,26 @@ class _KeywordTasks:
         return out
 
 
-_worker_tasks: _KeywordTasks | None = None
+_worker_tasks: _IndexTasks | _KeywordTasks | None = None
+
+
+def _index_worker_init(db_url: str, count_terms: bool) -> None:
+    """Pool initializer: its own database engine (never the parent's pooled connections)."""
+    global _worker_tasks
+    from indexer.db import make_engine
+
+    _worker_tasks = _IndexTasks(make_engine(db_url), count_terms=count_terms)
+
+
+def _index_worker_run(span: tuple[int, int]):
+    assert isinstance(_worker_tasks, _IndexTasks)
+    return _worker_tasks.run(span)
 
 
 def _keyword_worker_init(db_url: str, num_docs: int, counts: Mapping[str, int] | None, bm25_dir: str | None) -> None:
-    """Pool initializer (a forked process): its own database engine (never the parent's
-    pooled connections) and extractor. Document frequencies come from the parent once: the
-    table counted by a full build (inherited by the fork, no copy), or else the committed
-    index, opened read-only here."""
+    """Pool initializer: its own database engine and extractor. Document frequencies come
+    from the parent once: the table counted by a full build (inherited by the fork), or
+    else the committed index, opened read-only here."""
     global _worker_tasks
     from indexer.db import make_engine
     from indexer.keywords import DocFreqs, KeywordExtractor
@@ -364,74 +428,50 @@ def _keyword_worker_init(db_url: str, num_docs: int, counts: Mapping[str, int] |
 
 
 def _keyword_worker_run(span: tuple[int, int]) -> list[tuple[str, str, str]]:
-    assert _worker_tasks is not None
+    assert isinstance(_worker_tasks, _KeywordTasks)
     return _worker_tasks.run(span)
 
 
-def _keyword_workers(n_papers: int) -> int:
-    """Processes for the keyword step: 0 = inline. A pool needs ``fork`` (Linux): ``spawn``
-    would re-import the caller's ``__main__``, which a script without a main guard turns
-    into a build per worker."""
-    import multiprocessing
-
-    cpus = os.cpu_count() or 1
-    if n_papers < KEYWORD_POOL_MIN or cpus < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return 0
-    return min(KEYWORD_WORKERS, cpus)
-
-
-def _store_keywords(settings: Settings, engine: Engine, bm25, tasks: list[tuple[int, int]], removed: list[str], *,
+def _store_keywords(engine: Engine, bm25, spans: list[tuple[int, int]], removed: list[str], *,
                     live: int, terms: Counter | None = None) -> int:
-    """Compute and store keywords for the changed papers in ``tasks`` (seq ranges),
-    skipping those whose stored keywords match their content hash."""
+    """Compute and store keywords for the changed papers in ``spans`` (seq ranges),
+    skipping those whose stored keywords match their content hash. ``terms``: the term
+    counts of a fresh index (else its frequencies are read from ``bm25``)."""
     from indexer.keywords import DocFreqs, KeywordExtractor
 
-    if not tasks and not removed:
+    if not spans and not removed:
         return 0
     with engine.begin() as conn:
-        if removed:
-            for start in range(0, len(removed), 900):
-                conn.execute(delete(PaperKeywords).where(PaperKeywords.paper_id.in_(removed[start : start + 900])))
+        for start in range(0, len(removed), 900):
+            conn.execute(delete(PaperKeywords).where(PaperKeywords.paper_id.in_(removed[start : start + 900])))
         empty = conn.execute(select(PaperKeywords.paper_id).limit(1)).first() is None
-    if not tasks or not live:
+    if not spans or not live:
         return 0
-    counts = terms
-    workers = _keyword_workers(live)
     n = 0
     pending: list[tuple[str, str, str]] = []
-
-    def consume(results: Iterable[list[tuple[str, str, str]]]) -> None:
-        nonlocal n, pending
+    workers = _workers(live)
+    initargs = (_db_url(engine), bm25.num_docs, terms, None if terms is not None else str(bm25.path))
+    with _task_pool(workers, _keyword_worker_init, initargs) as pool:
+        if pool is None:
+            if terms is not None and bm25.num_docs:
+                dfs = DocFreqs.from_index(_CountedTerms(bm25.num_docs, terms))
+            else:
+                dfs = DocFreqs.from_index(bm25) if bm25.num_docs else DocFreqs.shipped()
+            tasks = _KeywordTasks(engine, KeywordExtractor(dfs))
+            results: Iterable = (tasks.run(span) for span in spans)
+        else:
+            results = pool.imap(_keyword_worker_run, spans)
         for rows in results:
-            pending.extend(rows)
+            pending += rows
             if len(pending) >= 5000:
                 _write_keywords(engine, pending, replace=not empty)
                 n += len(pending)
                 pending = []
-                log.info("keywords: %d papers", n)
-        if pending:
-            _write_keywords(engine, pending, replace=not empty)
-            n += len(pending)
-            pending = []
-
-    if workers:
-        import multiprocessing
-
-        # fork: the workers inherit the frequency table without a copy. The index writer is
-        # committed and closed by now (no tantivy indexing threads); workers open their own
-        # database engine.
-        ctx = multiprocessing.get_context("fork")
-        db_url = engine.url.render_as_string(hide_password=False)
-        with ctx.Pool(workers, initializer=_keyword_worker_init,
-                      initargs=(db_url, bm25.num_docs, counts, None if counts is not None else str(bm25.path))) as pool:
-            consume(pool.imap(_keyword_worker_run, tasks))
-    else:
-        if counts is not None and bm25.num_docs:
-            dfs = DocFreqs.from_index(_CountedTerms(bm25.num_docs, counts))
-        else:
-            dfs = DocFreqs.from_index(bm25) if bm25.num_docs else DocFreqs.shipped()
-        job = _KeywordTasks(engine, KeywordExtractor(dfs))
-        consume(job.run(span) for span in tasks)
+                if n % 100_000 < 5000:
+                    log.info("keywords: %d papers", n)
+    if pending:
+        _write_keywords(engine, pending, replace=not empty)
+        n += len(pending)
     return n
 
 

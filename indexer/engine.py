@@ -448,12 +448,30 @@ class SearchEngine:
             rows = conn.execute(select(PaperKeywords.paper_id, PaperKeywords.keywords).where(PaperKeywords.paper_id.in_(list(ids)))).all()
         return {r.paper_id: r.keywords or [] for r in rows}
 
+    def _source(self, paper_id: str) -> Any:
+        """``(id, title, abstract, keywords)`` of a paper, its stored keywords joined in: one
+        query where related() used to make three (paper row twice, keywords once).
+        NotFound as :meth:`paper`."""
+        pid = self.normalize_id(paper_id)
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(Paper.id, Paper.title, Paper.abstract, PaperKeywords.keywords)
+                .outerjoin(PaperKeywords, PaperKeywords.paper_id == Paper.id)
+                .where(Paper.id == pid)
+            ).first()
+        if row is None:
+            raise NotFound(f"paper {pid} is not in the index")
+        return row
+
+    def _source_keywords(self, row: Any, k: int = 15) -> list[dict[str, Any]]:
+        """The stored keywords of a :meth:`_source` row, or (not built yet) extracted now."""
+        if row.keywords:
+            return [{"keyword": kw[0], "weight": kw[1], "terms": kw[2] if len(kw) > 2 else []} for kw in row.keywords[:k]]
+        return [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)}
+                for kw in self.extractor().extract(row.abstract, k=k, title=row.title)]
+
     def paper_keywords(self, paper_id: str, k: int = 15) -> list[dict[str, Any]]:
-        p = self.paper(paper_id)
-        stored = self._stored_keywords([p["id"]]).get(p["id"])
-        if stored:
-            return [{"keyword": kw[0], "weight": kw[1], "terms": kw[2] if len(kw) > 2 else []} for kw in stored[:k]]
-        return [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(p["abstract"], k=k, title=p["title"])]
+        return self._source_keywords(self._source(paper_id), k)
 
     def keywords(self, text: str, k: int = 10) -> list[dict[str, Any]]:
         return [{"keyword": kw.keyword, "weight": round(float(kw.weight), 4)} for kw in self.extractor().extract(text, k=k)]
@@ -474,19 +492,22 @@ class SearchEngine:
         """Attach to each hit the source keywords it shares: those all of whose index terms
         occur in the hit's title or abstract (strongest source keywords first)."""
         tok = default_tokenizer()
-        src = [(kw["keyword"], set(kw.get("terms") or tok.tokenize(kw["keyword"]))) for kw in source_keywords]
+        src = [(kw["keyword"], frozenset(kw.get("terms") or tok.tokenize(kw["keyword"]))) for kw in source_keywords]
+        word_terms: dict[str, frozenset[str]] = {}  # words of the source keywords, tokenised once per call
         for h in hits:
             hit_terms = set(tok.tokenize(h.title + " " + h.abstract))
             seen: set[frozenset[str]] = set()  # by index terms: "prototype" = "prototypes"
             shared, partial = [], []
             for name, terms in src:
                 if terms and terms <= hit_terms:
-                    if frozenset(terms) not in seen:
-                        seen.add(frozenset(terms))
+                    if terms not in seen:
+                        seen.add(terms)
                         shared.append(name)
-                elif terms & hit_terms:  # a keyphrase in part: name the words it shares
+                elif not terms.isdisjoint(hit_terms):  # a keyphrase in part: name the words it shares
                     for word in name.split():
-                        wt = frozenset(tok.tokenize(word))
+                        wt = word_terms.get(word)
+                        if wt is None:
+                            wt = word_terms[word] = frozenset(tok.tokenize(word))
                         if wt and wt <= hit_terms and wt not in seen:
                             seen.add(wt)
                             partial.append(word)
@@ -494,17 +515,21 @@ class SearchEngine:
         return hits
 
     def related(self, paper_id: str, k: int = 10) -> list[Hit]:
+        """The paper's top stored keywords as a weighted BM25 query (one flat OR, which
+        tantivy prunes with block-max WAND), fused with its embedding neighbours; each hit
+        says which of the paper's keywords it shares."""
         state = self._require()
-        p = self.paper(paper_id)
-        kws = self.paper_keywords(p["id"])
+        src = self._source(paper_id)
+        pid = src.id
+        kws = self._source_keywords(src)
         weights = self._kw_terms(kws)
-        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5, exclude_ids=(p["id"],))] if weights else []
+        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5, exclude_ids=(pid,))] if weights else []
         dense: list[tuple[str, float]] = []
         store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
         if store is not None:
-            dense = [(i, s) for i, s in store.similar(p["id"], k * 5) if i != p["id"]]
-        ranked = self._fuse(lex, dense, p["title"]) if dense else lex
-        ranked = [(i, s) for i, s in ranked if i != p["id"]][:k]
+            dense = [(i, s) for i, s in store.similar(pid, k * 5) if i != pid]
+        ranked = self._fuse(lex, dense, src.title) if dense else lex
+        ranked = [(i, s) for i, s in ranked if i != pid][:k]
         return self._explain(self._hits(ranked, set(weights)), kws)
 
     def similar_text(self, text: str, k: int = 20) -> list[Hit]:

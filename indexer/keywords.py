@@ -74,7 +74,7 @@ class DocFreqs:
             value = float(c)
         else:
             value = self._unseen_phrase if " " in term else self._unseen
-        if self._zh_scale != 1.0 and _is_cjk_key(term):
+        if self._zh_scale != 1.0 and not term.isascii() and _is_cjk_key(term):
             value *= self._zh_scale
         return value
 
@@ -134,23 +134,29 @@ class _IndexDocFreqs(DocFreqs):
         self._cache: dict[str, float] = {}
 
     def df(self, term: str) -> float:
-        v = self._cache.get(term)
+        cache = self._cache
+        v = cache.get(term)
         if v is not None:
             return v
-        if len(self._cache) > self._CACHE_LIMIT:
-            self._cache.clear()
+        if len(cache) > self._CACHE_LIMIT:
+            cache.clear()
         if " " not in term:
-            v = float(self._index.doc_freq(term))
-        else:
-            parts = term.split(" ")
-            term_dfs = [self.df(t) for t in parts]
-            cap = min(term_dfs)
-            if self._shipped.num_docs and term in self._shipped:
-                est = self._shipped.df(term) * self.num_docs / self._shipped.num_docs
-            else:  # independence estimate: rare unless its words are common
-                est = self.num_docs * math.prod(d / self.num_docs for d in term_dfs)
-            v = min(cap, est)
-        self._cache[term] = v
+            v = cache[term] = float(self._index.doc_freq(term))
+            return v
+        # a phrase: most keys of a document are seen once in a whole corpus, so this path
+        # runs for nearly every candidate of a build and is kept to plain dict lookups
+        term_dfs = []
+        for t in term.split(" "):
+            d = cache.get(t)
+            term_dfs.append(d if d is not None else self.df(t))
+        cap = min(term_dfs)
+        shipped = self._shipped
+        c = shipped._counts.get(term) if shipped.num_docs else None
+        if c is not None:
+            est = shipped.df(term) * self.num_docs / shipped.num_docs
+        else:  # independence estimate: rare unless its words are common
+            est = self.num_docs * math.prod(d / self.num_docs for d in term_dfs)
+        v = cache[term] = min(cap, est)
         return v
 
     def __contains__(self, term: str) -> bool:

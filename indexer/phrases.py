@@ -333,7 +333,9 @@ def phrase_terms(surface: str) -> tuple[str, ...]:
 # the per-occurrence work is a dict lookup. A phrase's terms are the concatenation of its
 # words' terms (the tokenizer never matches across the spaces that join the words).
 
-_PUNCT, _SKIP, _BREAK, _WORD, _POSS = range(5)
+# token kinds: punctuation (ends a chunk, takes no word offset), break word or dotted token
+# (ends a chunk), content word, possessive (ends the chunk it closes)
+_PUNCT, _BREAK, _WORD, _POSS = ".", "b", "w", "p"
 _WORD_INFO: dict[str, tuple] = {}
 _WORD_INFO_LIMIT = 1_000_000
 
@@ -345,7 +347,7 @@ def _word_info(tok: str) -> tuple:
     if tok[-1] == "." or "." in tok:
         tok = tok.rstrip(".")
         if "." in tok:
-            return (_SKIP, "", (), False)
+            return (_BREAK, "", (), False)
     lower = tok.lower()
     possessive = lower.endswith(("'s", "’s"))
     if possessive:
@@ -375,16 +377,16 @@ def _english_sentence_candidates(sentence: str, base: int, out: list) -> int:
         if info is None:
             info = info_of[tok] = _word_info(tok)
         kind = info[0]
-        if kind == _WORD:
+        if kind == "w":  # content word
             if not chunk:
                 start = offset
             chunk.append(info)
-        elif kind == _PUNCT:
+        elif kind == ".":  # punctuation: ends a chunk, takes no word offset
             if chunk:
                 chunks.append((start, chunk))
                 chunk = []
-            continue  # punctuation takes no word offset
-        elif kind == _POSS:  # "MRAG's potential": the possessor ends its own phrase
+            continue
+        elif kind == "p":  # "MRAG's potential": the possessor ends its own phrase
             if not chunk:
                 start = offset
             chunk.append(info)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Collection
 from operator import itemgetter
 
@@ -32,28 +33,42 @@ _WORD_TERMS: dict[str, tuple[str, ...]] = {}
 _TERM_WORDS: dict[str, tuple[str, ...] | set[str]] = {}
 #: Bumped when the caches are cleared, so a reader that raced a clear can notice.
 _generation = 0
+_LEARN_LOCK = threading.Lock()
+_CACHE_LIMIT = 200_000  # words; then both caches start over
 
 
 def _word_terms(word: str) -> tuple[str, ...]:
     """Tokenizer terms of one Latin word, cached (snippets run for every hit shown)."""
-    global _generation
     got = _WORD_TERMS.get(word)
     if got is None:
-        if len(_WORD_TERMS) > 200_000:
-            _generation += 1
-            _WORD_TERMS.clear()
-            _TERM_WORDS.clear()
-        got = _WORD_TERMS[word] = tuple(default_tokenizer().tokenize(word))
-        index = _TERM_WORDS
-        for t in got:  # a tuple while small (most terms have a word or two), then a set
-            have = index.get(t)
-            if have is None:
-                index[t] = (word,)
-            elif type(have) is tuple:
-                index[t] = have + (word,) if len(have) < 8 else {*have, word}
-            else:
-                have.add(word)
+        got = tuple(default_tokenizer().tokenize(word))
+        with _LEARN_LOCK:
+            _learn(word, got)
     return got
+
+
+def _learn(word: str, got: tuple[str, ...]) -> None:
+    """Cache ``word`` -> ``got`` (under _LEARN_LOCK: service threads highlight at once).
+
+    The inverse entries go first, so a word that _latin_matches finds cached is always
+    filed under its terms; an update lost between threads would hide it for good."""
+    global _generation
+    if word in _WORD_TERMS:
+        return
+    if len(_WORD_TERMS) > _CACHE_LIMIT:
+        _generation += 1
+        _WORD_TERMS.clear()
+        _TERM_WORDS.clear()
+    index = _TERM_WORDS
+    for t in got:  # a tuple while small (most terms have a word or two), then a set
+        have = index.get(t)
+        if have is None:
+            index[t] = (word,)
+        elif isinstance(have, tuple):
+            index[t] = have + (word,) if len(have) < 8 else {*have, word}
+        else:
+            have.add(word)
+    _WORD_TERMS[word] = got
 
 
 def _matches(text: str, terms: set[str] | frozenset[str]) -> list[tuple[int, int, frozenset[str]]]:

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -310,8 +311,10 @@ def _existing(conn: Connection, rows: Sequence[Row], sqlite: bool) -> dict[str, 
     Title and abstract are not read (content_hash stands for them) except for the ids of
     deletion notices, which rewrite the stored row as it is, withdrawn.
     """
-    ids = list(dict.fromkeys(r[_ID] for r in rows))
-    notices = {r[_ID] for r in rows if r[_WITHDRAWN] and not r[_TITLE]}  # _is_notice, inlined
+    ids = list(dict.fromkeys(map(itemgetter(_ID), rows)))
+    notices: set[str] = set()
+    if any(map(itemgetter(_WITHDRAWN), rows)):  # rare: look at each row only then
+        notices = {r[_ID] for r in rows if _is_notice(r)}
     if notices:
         full = [i for i in ids if i in notices]
         ids = [i for i in ids if i not in notices]

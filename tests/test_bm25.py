@@ -193,6 +193,49 @@ def test_search_terms_and_score_ids(index, docs):
         assert cs.matches(next(d for d in docs if d.id == h.id).categories)
 
 
+def test_search_terms_flat_query_equals_excluding_query(index, docs):
+    """search_terms runs a flat OR (WAND-prunable) and drops excluded ids afterwards: the
+    hits must be those of the Must + MustNot query it replaces."""
+    from tantivy import Occur, Query
+
+    weights = {"galaxi": 1.0, "cluster": 0.7, "redshift": 0.5, "dark matter": 0.4, "halo": 0.3}
+    first = index.search_terms(weights, limit=3)
+    exclude = [h.id for h in first[:2]] + [docs[5].id]
+    hits = index.search_terms(weights, limit=25, exclude_ids=exclude)
+    q = Query.boolean_query([(Occur.Must, Query.boolean_query(index._bag(weights))),
+                             (Occur.MustNot, Query.term_set_query(index._schema, "id", exclude))])
+    wrapped = index._run(q, sort="relevance", offset=0, limit=25, count=False).hits
+    assert len(hits) == 25 and not set(exclude) & {h.id for h in hits}
+    assert [h.id for h in hits] == [h.id for h in wrapped]
+    assert [h.score for h in hits] == pytest.approx([h.score for h in wrapped], rel=1e-6)
+
+
+def test_bulk_add_counts_document_frequencies(tmp_path, docs):
+    """add_new (full builds: no delete per id, bulk writer) indexes like upsert, and its
+    term counts are the index's doc_freq; begin_bulk(clear=True) replaces the contents."""
+    from collections import Counter
+
+    ix = BM25Index.open(tmp_path / "bulk")
+    ix.begin_bulk()
+    terms: Counter = Counter()
+    assert ix.add_new(docs[:400], terms) == 400
+    ix.commit()
+    assert ix.num_docs == 400
+    for t in ["galaxi", "network", "quantum", "graph", "zzzz-not-a-term"]:
+        assert ix.doc_freq(t) == terms.get(t, 0)
+    for t, n in list(terms.items())[:200]:
+        assert ix.doc_freq(t) == n
+    q = parse_query("neural network")
+    ref = BM25Index.open(tmp_path / "ref")
+    ref.upsert(docs[:400])
+    ref.commit()
+    assert [h.id for h in ix.search(q, limit=20).hits] == [h.id for h in ref.search(q, limit=20).hits]
+    ix.begin_bulk(clear=True)
+    ix.add_new(docs[400:450])
+    ix.commit()
+    assert ix.num_docs == 50 and not ix.contains(docs[0].id) and ix.contains(docs[420].id)
+
+
 def test_chinese_documents_and_mixed_queries(tmp_path, docs):
     with gzip.open(SAMPLE_ZH, "rt", encoding="utf-8") as f:
         zh = [json.loads(line) for line in f]

@@ -89,3 +89,58 @@ def test_corrupt_manifest_keeps_previous_version(small):
     manifest.write_bytes(manifest.read_bytes()[:40])  # truncated
     eng = SearchEngine.open(settings)
     assert eng.ready and eng.version == 1  # fell back to manifest.prev.json
+
+
+def _keyword_rows(settings) -> dict[str, tuple[str, list]]:
+    from sqlalchemy import select
+
+    from indexer.models import PaperKeywords
+
+    with open_database(settings).connect() as conn:
+        return {r.paper_id: (r.content_hash, r.keywords) for r in conn.execute(select(PaperKeywords))}
+
+
+def test_full_build_keywords_pool_and_counted_frequencies(tmp_path, monkeypatch):
+    """A fresh build counts document frequencies while indexing and may extract keywords
+    in a process pool: the stored keywords must equal an inline extraction with the
+    finished index's frequencies (what incremental builds use)."""
+    import indexer.build as b
+    from indexer.bm25 import BM25Index
+    from indexer.keywords import DocFreqs, KeywordExtractor
+
+    recs = _records(400)
+    recs[5].withdrawn = True
+    inline = make_settings(tmp_path / "inline")
+    upsert_papers(open_database(inline), recs)
+    build(inline, embeddings=False, progress=False)
+    monkeypatch.setattr(b, "POOL_MIN", 1)
+    monkeypatch.setattr(b, "INDEX_TASK", 53)
+    monkeypatch.setattr(b, "KEYWORD_TASK", 37)
+    pooled = make_settings(tmp_path / "pooled")
+    upsert_papers(open_database(pooled), recs)
+    report = build(pooled, embeddings=False, progress=False)
+    assert report.keywords == 399 and report.docs == 399 and report.indexed == 399
+    got = _keyword_rows(pooled)
+    assert recs[5].id not in got
+    assert got == _keyword_rows(inline)
+    ix = BM25Index.open(b.bm25_path(pooled), readonly=True)
+    extractor = KeywordExtractor(DocFreqs.from_index(ix))
+    for r in recs[6:60]:
+        want = [[k.keyword, round(float(k.weight), 4), list(k.terms)]
+                for k in extractor.extract(r.abstract, k=b.KEYWORDS_PER_PAPER, title=r.title)]
+        assert got[r.id][1] == want
+
+
+def test_full_rebuild_replaces_index_and_keeps_keywords(small):
+    settings, recs, _ = small
+    before = _keyword_rows(settings)
+    recs[2].title = "Ornithopter flight of quasicrystalline zeppelins"
+    upsert_papers(open_database(settings), [recs[2]])
+    report = build(settings, embeddings=False, progress=False, full=True)
+    assert report.docs == 300 and report.indexed == 300
+    assert report.keywords == 1  # unchanged content hashes keep their keywords
+    after = _keyword_rows(settings)
+    assert after[recs[2].id] != before[recs[2].id]
+    assert {k: v for k, v in after.items() if k != recs[2].id} == {k: v for k, v in before.items() if k != recs[2].id}
+    eng = SearchEngine.open(settings)
+    assert [h.id for h in eng.search("ornithopter zeppelins", mode="bm25").hits][:1] == [recs[2].id]

@@ -7,7 +7,8 @@ transaction per batch (:func:`indexer.store.upsert_rows`); a bad line is skipped
 counted by line number.
 
 The pipeline: a forked parser process reads, decompresses, parses and encodes batch N+1
-while this process writes batch N, so both cores work (parsing is ~2/3 of the CPU time).
+while this process writes batch N, so two cores work (the parser's share of the CPU time
+is ~1/2 for JSONL, ~3/5 for Kaggle; SQLite's is most of the rest).
 Batches go through a pipe (one in flight: memory stays constant whatever the file size)
 and are written in file order, so the result is exactly that of a sequential run. The
 parser exits when the pipe's reader goes away, including when this process is killed.
