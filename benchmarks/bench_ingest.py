@@ -107,10 +107,11 @@ def start_sampler():
 def stop_sampler():
     _STOP.set()
     _sample()
+    hwm = vm_hwm_mb()
     return {
-        "peak_rss_mb": vm_hwm_mb(),
+        "peak_rss_mb": hwm,
         "parser_peak_rss_mb": round(PEAK["children_rss_kb"] / 1024, 1),
-        "peak_rss_total_mb": round(PEAK["rss_total_kb"] / 1024, 1),
+        "peak_rss_total_mb": max(hwm or 0, round(PEAK["rss_total_kb"] / 1024, 1)),
         "peak_pss_total_mb": round(PEAK["pss_total_kb"] / 1024, 1),
     }
 """

@@ -151,8 +151,7 @@ class _IndexDocFreqs(DocFreqs):
             term_dfs.append(d if d is not None else self.df(t))
         cap = min(term_dfs)
         shipped = self._shipped
-        c = shipped._counts.get(term) if shipped.num_docs else None
-        if c is not None:
+        if shipped.num_docs and term in shipped:
             est = shipped.df(term) * self.num_docs / shipped.num_docs
         else:  # independence estimate: rare unless its words are common
             est = self.num_docs * math.prod(d / self.num_docs for d in term_dfs)

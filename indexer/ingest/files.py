@@ -26,8 +26,10 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import sys
+import threading
 import time
 import traceback
 import zlib
@@ -68,6 +70,7 @@ LineParser = Callable[[dict], PaperRecord]
 Chunk = tuple[list[Row], int, int, list[str], int]
 
 PARALLEL_MIN_BYTES = 1 << 20  # smaller files: a parser process is not worth starting
+PARSE_AHEAD = 3  # chunks the parser process may have ready before the importer takes them
 _UNREADABLE = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError
 _PARSE_ERRORS = (InvalidRecord, KeyError, TypeError, ValueError, AttributeError)
 
@@ -170,20 +173,59 @@ def _fork_context() -> Any:
     return multiprocessing.get_context("fork")
 
 
+class _Sender(threading.Thread):
+    """The parser process's pipe writer: pickled chunks from a bounded queue.
+
+    Why: a chunk is ~3 MB and the pipe holds 64 KB, so a direct send blocks until the
+    importer has read it all; with this thread (blocked in write() without the GIL) the
+    parser runs up to PARSE_AHEAD chunks ahead, and a slow batch on either side does not
+    stall the other. Once the importer is gone (EPIPE) it drains, and put() raises.
+    """
+
+    def __init__(self, out: PipeEnd) -> None:
+        super().__init__(name="ingest-parser-sender", daemon=True)
+        self.out = out
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=PARSE_AHEAD)
+        self.gone = False
+
+    def run(self) -> None:
+        while (data := self.queue.get()) is not None:
+            if not self.gone:
+                try:
+                    self.out.send_bytes(data)
+                except OSError:
+                    self.gone = True
+
+    def put(self, data: bytes) -> None:
+        if self.gone:
+            raise BrokenPipeError("the importer stopped reading")
+        self.queue.put(data)
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.join()
+        if self.gone:
+            raise BrokenPipeError("the importer stopped reading")
+
+
 def _parser_main(out: PipeEnd, other_end: PipeEnd, path: Path, parse: LineParser, kwargs: dict) -> None:
-    """Body of the parser process: chunks into the pipe, then ("end", None)."""
+    """Body of the parser process: ("chunk", chunk) messages into the pipe, then ("end", None)."""
     other_end.close()  # else a killed importer would leave a reader and this process blocked
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importer's to handle
-    dump = pickle.dumps
+    dump, protocol = pickle.dumps, pickle.HIGHEST_PROTOCOL
+    sender = _Sender(out)
+    sender.start()
     try:
         for chunk in parse_chunks(path, parse, **kwargs):
-            out.send_bytes(dump(("chunk", chunk), pickle.HIGHEST_PROTOCOL))
-        out.send_bytes(dump(("end", None)))
-    except (BrokenPipeError, ConnectionResetError):
+            sender.put(dump(("chunk", chunk), protocol))
+        sender.put(dump(("end", None), protocol))
+        sender.finish()
+    except BrokenPipeError:
         return  # the importer is gone: nobody to report to
     except BaseException as e:  # noqa: BLE001 - reported to the importer, which raises
         try:
-            out.send_bytes(dump(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")))
+            sender.put(dump(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"), protocol))
+            sender.finish()
         except OSError:
             pass
     finally:
