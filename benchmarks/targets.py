@@ -83,9 +83,28 @@ def evaluate(report: dict) -> list[dict]:
         ]
     lines += [
         _line("#4: tokenizer throughput (English, cold cache)", _get(r, "tokenizer", "ours_mb_s"), ">=", 8, "MB/s"),
+        _line("#4: tokenizer throughput (mixed Chinese + English)", _get(r, "tokenizer", "mixed_zh_en_mb_s"), ">=", 8, "MB/s"),
         _line("#4: keyword extraction", _get(r, "keywords", "ours_abstracts_per_s"), ">=", 300, "docs/s"),
-        _line("#3: ingest into SQLite", _get(r, "ingest", "upsert_papers", "rows_per_s"), ">=", 20000, "rows/s"),
-        _line("#3: ingest peak memory", _get(r, "ingest", "upsert_papers", "peak_rss_mb"), "<=", 500, "MB"),
+        *_ingest_lines(r),
         _line("#5: first page load", _get(r, "service", "page_load", "total_bytes"), "<=", 300_000, "bytes"),
     ]
     return lines
+
+
+def _ingest_lines(r: dict) -> list[dict]:
+    """Issue #3's import goal: the file import as users run it (`papers ingest jsonl|kaggle`,
+    parser process + writer; the ingest-files bench) when it ran, else the in-process
+    upsert of the ingest bench."""
+    files = _get(r, "ingest-files")
+    if isinstance(files, dict) and "jsonl" in files:
+        return [
+            _line("#3: JSONL import into SQLite", _get(files, "jsonl", "rows_per_s"), ">=", 20000, "rows/s"),
+            _line("#3: Kaggle import into SQLite", _get(files, "kaggle", "rows_per_s"), ">=", 20000, "rows/s"),
+            _line("#3: import peak memory (writer + parser)",
+                  max(_get(files, k, "peak_rss_total_mb") or 0 for k in ("jsonl", "kaggle")), "<=", 500, "MB"),
+        ]
+    how = "in-process upsert_papers (the ingest bench)"
+    return [
+        _line("#3: JSONL import into SQLite", _get(r, "ingest", "upsert_papers", "rows_per_s"), ">=", 20000, "rows/s", how),
+        _line("#3: import peak memory (writer + parser)", _get(r, "ingest", "upsert_papers", "peak_rss_mb"), "<=", 500, "MB", how),
+    ]

@@ -55,10 +55,9 @@ QUERY_TEXTS = 8
 def batch_threads() -> int:
     """Intra-op threads for document batches: ``PAPERS_EMBED_THREADS`` or all cores.
     (Under heavy load 1 is faster even for batches; the build can set it.)"""
-    try:
-        n = int(os.environ.get("PAPERS_EMBED_THREADS", "0"))
-    except ValueError:
-        n = 0
+    from indexer.settings import get_settings
+
+    n = get_settings().embed_threads
     return n if n > 0 else (os.cpu_count() or 1)
 
 

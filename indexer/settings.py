@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Logging level")
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS ('' = none)")
     rate_limit: int = Field(default=0, ge=0, description="Requests per minute per client IP (0 = off)")
+    embed_threads: int = Field(default=0, ge=0, description="Intra-op threads for embedding batches (0 = all cores)")
 
     @field_validator("log_level")
     @classmethod

@@ -485,15 +485,16 @@ def bulk_connection(engine: Engine) -> Iterator[Connection]:
             return
         raw = conn.connection.driver_connection
         assert raw is not None
-        saved = [(p, raw.execute(f"PRAGMA {p}").fetchone()[0]) for p in ("cache_size", "wal_autocheckpoint")]
-        raw.execute(f"PRAGMA cache_size=-{int(BULK_CACHE_KIB)}")
-        raw.execute(f"PRAGMA wal_autocheckpoint={int(BULK_WAL_AUTOCHECKPOINT)}")
+        # PRAGMA names and values cannot be bound parameters: fixed names, int() values
+        saved = [(p, raw.execute(f"PRAGMA {p}").fetchone()[0]) for p in ("cache_size", "wal_autocheckpoint")]  # noqa: S608
+        raw.execute(f"PRAGMA cache_size=-{int(BULK_CACHE_KIB)}")  # noqa: S608
+        raw.execute(f"PRAGMA wal_autocheckpoint={int(BULK_WAL_AUTOCHECKPOINT)}")  # noqa: S608
         try:
             yield conn
         finally:
             try:
                 for name, value in saved:
-                    raw.execute(f"PRAGMA {name}={int(value)}")
+                    raw.execute(f"PRAGMA {name}={int(value)}")  # noqa: S608
             except Exception:  # noqa: BLE001 - a broken connection: do not return it to the pool
                 conn.invalidate()
 

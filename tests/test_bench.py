@@ -119,7 +119,7 @@ def test_quick_bench_figures_are_sane(quick_report):
     assert nightly["papers"] == nightly["inserted"] == 300 and nightly["docs"] == 8000
 
     targets = {t["target"]: t for t in report["targets"]}
-    assert targets["#3: ingest into SQLite"]["value"] == ingest["rows_per_s"]
+    assert targets["#3: JSONL import into SQLite"]["value"] == ingest["rows_per_s"]
     assert all(t["pass"] in (True, False) for t in report["targets"]), "every sample-level target has a figure"
 
 
