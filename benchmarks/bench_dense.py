@@ -359,8 +359,11 @@ def exact_latency(vecs: np.ndarray, qv: np.ndarray, sizes=(100_000, 300_000, 1_0
 
 
 def bench_index(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, connectivity: int, expansion_add: int,
-                dtype: str, efs=(32, 48, 64, 96, 128, 192, 256, 384), threads: int = 0, shapes: list[str] | None = None) -> dict:
-    """Build one HNSW graph, then recall@10 and latency for each search expansion."""
+                dtype: str, efs=(32, 48, 64, 96, 128, 192, 256, 384), threads: int = 0, shapes: list[str] | None = None,
+                deep: tuple[int, int, np.ndarray] | None = None) -> dict:
+    """Build one HNSW graph, then recall@10 and latency for each search expansion; with
+    ``deep`` = (expansion, k, exact top-k) also recall@k and latency at depth k (the
+    engine asks the dense side for 200 candidates to fuse)."""
     from indexer.vectors import HNSWIndex
 
     rss0 = _rss_mb()
@@ -382,6 +385,11 @@ def bench_index(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, connectivit
                 sh: round(recall_at([f for f, x in zip(found, shapes, strict=True) if x == sh],
                                     truth[[i for i, x in enumerate(shapes) if x == sh]]), 4)
                 for sh in dict.fromkeys(shapes)}
+        if deep and deep[0] == ef:
+            _, dk, dtruth = deep
+            found = [[r for r, _ in ann.search(q, dk)] for q in qv]
+            lat = _timed(lambda q, dk=dk: ann.search(q, dk), qv[: min(len(qv), 200)], warmup=5)
+            out[f"at_{dk}"] = {"expansion_search": ef, f"recall_at_{dk}": round(recall_at(found, dtruth), 4), **lat}
     return out
 
 
@@ -403,8 +411,9 @@ def bench_vectors(base: np.ndarray, n: int, queries: int = 400) -> dict:
     sizes = tuple(s for s in (10_000, 100_000, 300_000, 1_000_000) if s <= n) or (n,)
     out["exact_by_size"] = exact_latency(vecs, qv, sizes)
     out["exact_numpy"] = out["exact_by_size"][str(max(sizes))]
-    efs = sorted({16, 32, 48, 64, 96, 128, V.HNSW_EXPANSION_SEARCH})
-    res = bench_index(vecs, qv, truth, V.HNSW_CONNECTIVITY, V.HNSW_EXPANSION_ADD, V.HNSW_DTYPE, efs, shapes=shapes)
+    efs = sorted({32, 64, 128, 192, 256, 384, V.HNSW_EXPANSION_SEARCH})
+    deep = (V.HNSW_EXPANSION_SEARCH, 200, exact_truth(vecs, qv, 200))
+    res = bench_index(vecs, qv, truth, V.HNSW_CONNECTIVITY, V.HNSW_EXPANSION_ADD, V.HNSW_DTYPE, efs, shapes=shapes, deep=deep)
     chosen = res["search"][str(V.HNSW_EXPANSION_SEARCH)]
     out["ann_params"] = {"library": "usearch", "connectivity": V.HNSW_CONNECTIVITY, "expansion_add": V.HNSW_EXPANSION_ADD,
                          "expansion_search": V.HNSW_EXPANSION_SEARCH, "dtype": V.HNSW_DTYPE, "rerank": V.HNSW_RERANK}
@@ -416,6 +425,7 @@ def bench_vectors(base: np.ndarray, n: int, queries: int = 400) -> dict:
     out["hnsw"] = {k: v for k, v in chosen.items() if k != "recall_at_10"}
     out["hnsw_recall_at_10"] = chosen["recall_at_10"]
     out["hnsw_by_expansion"] = res["search"]
+    out["hnsw_200_candidates"] = res.get("at_200")  # the engine's fusion depth
     out["speedup_vs_exact"] = round(out["exact_numpy"]["p50_ms"] / max(out["hnsw"]["p50_ms"], 1e-6), 1)
     out["load_avg"] = _load()
     return out
@@ -470,7 +480,7 @@ def dump(n: int, out_dir: Path, queries: int = 400) -> None:
     np.save(out_dir / "truth.npy", exact_truth(vecs, qv))
 
 
-def compare(in_dir: Path, m: int, efc: int, efs=(32, 48, 64, 96, 128), libs=("usearch", "faiss", "hnswlib")) -> dict:
+def compare(in_dir: Path, m: int, efc: int, efs=(64, 128, 256, 320), libs=("usearch-i8", "usearch", "faiss", "hnswlib")) -> dict:
     """The same HNSW graph settings in usearch, faiss and hnswlib on a ``dump``: build
     time, memory and recall@10/p50 per search expansion (one thread per query, like the
     service). Needs only numpy and whichever libraries are importable."""
@@ -482,17 +492,25 @@ def compare(in_dir: Path, m: int, efc: int, efs=(32, 48, 64, 96, 128), libs=("us
         try:
             rss0 = _rss_mb()
             c0, t0 = time.process_time(), time.perf_counter()
-            if lib == "usearch":
+            if lib.startswith("usearch"):
                 from usearch.index import Index
 
-                idx = Index(ndim=dim, metric="ip", dtype="f32", connectivity=m, expansion_add=efc)
+                dt = "i8" if "i8" in lib else "f32"
+                idx = Index(ndim=dim, metric="ip", dtype=dt, connectivity=m, expansion_add=efc)
                 idx.add(np.arange(n, dtype=np.uint64), vecs, threads=threads)
 
                 def set_ef(ef, idx=idx):
                     idx.expansion_search = ef
 
-                def one(q, idx=idx):
-                    return np.asarray(idx.search(q, 10).keys)
+                if lib.endswith("rerank"):  # what HNSWIndex does: 32 candidates, exact float32 order
+
+                    def one(q, idx=idx):
+                        keys = np.asarray(idx.search(q, 32).keys, dtype=np.int64)
+                        return keys[np.argsort(-(vecs[keys] @ q))[:10]]
+                else:
+
+                    def one(q, idx=idx):
+                        return np.asarray(idx.search(q, 10).keys)
             elif lib == "faiss":
                 import faiss
 
@@ -560,6 +578,7 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--dir", type=Path, default=VEC_CACHE / "dump")
     c.add_argument("--setting", default="16:128")
     c.add_argument("--out", type=Path, default=VEC_CACHE / "compare.json")
+    c.add_argument("--lib", action="append", default=[], help="usearch, usearch-i8, usearch-i8-rerank, faiss, hnswlib")
     a = ap.parse_args(argv)
     if a.cmd == "embed":
         embed_cache_shard(a.shard, a.shards, a.n)
@@ -567,7 +586,8 @@ def main(argv: list[str] | None = None) -> None:
         dump(a.n, a.out)
     elif a.cmd == "compare":
         m, efc = a.setting.split(":")
-        a.out.write_text(json.dumps(compare(a.dir, int(m), int(efc)), indent=1))
+        libs = tuple(a.lib) or ("usearch-i8-rerank", "usearch-i8", "usearch", "faiss", "hnswlib")
+        a.out.write_text(json.dumps(compare(a.dir, int(m), int(efc), libs=libs), indent=1))
     elif a.cmd == "validate":
         m, efc, dt = a.setting.split(":")
         validate(a.ratio, (int(m), int(efc), dt), a.out)

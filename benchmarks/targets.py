@@ -74,8 +74,8 @@ def evaluate(report: dict) -> list[dict]:
             _line("100k: 3-word BM25 search p50", bm25_3w, "<=", 5, "ms"),
             _line("100k: BM25 ×faster than rank-bm25 (3 words)", speedup, ">=", 100, "×"),
             _line("100k: related lookup p50", related, "<=", 50, "ms"),
-            _line("100k: HTTP search p50, 8 clients", _get(r, "service", "http_search", "p50_ms"), "<=", 20, "ms"),
-            _line("100k: HTTP search p99, 8 clients", _get(r, "service", "http_search", "p99_ms"), "<=", 100, "ms"),
+            _line("100k: HTTP search p50, 8 clients", _http(r, "p50_ms"), "<=", 20, "ms", _http_how(r)),
+            _line("100k: HTTP search p99, 8 clients", _http(r, "p99_ms"), "<=", 100, "ms", _http_how(r)),
             _line("100k: hybrid search p50", hybrid, "<=", 60, "ms", hybrid_how),
             _line("100k: full index build excl. embeddings", build_s, "<=", 600, "s", build_how),
             _line("100k: nightly increment of 3k papers", nightly, "<=", 120, "s"),
@@ -108,3 +108,18 @@ def _ingest_lines(r: dict) -> list[dict]:
         _line("#3: JSONL import into SQLite", _get(r, "ingest", "upsert_papers", "rows_per_s"), ">=", 20000, "rows/s", how),
         _line("#3: import peak memory (writer + parser)", _get(r, "ingest", "upsert_papers", "peak_rss_mb"), "<=", 500, "MB", how),
     ]
+
+
+def _http(r: dict, figure: str) -> float | None:
+    """An HTTP latency figure, or None (FAIL) when any request failed: fast errors are not speed."""
+    http = _get(r, "service", "http_search")
+    if not isinstance(http, dict) or http.get("errors"):
+        return None
+    return http.get(figure)
+
+
+def _http_how(r: dict) -> str:
+    http = _get(r, "service", "http_search")
+    if isinstance(http, dict) and http.get("errors"):
+        return f"{http['errors']} of {http.get('n')} requests failed"
+    return "measured"

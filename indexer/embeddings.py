@@ -8,6 +8,8 @@ Why this shape:
 - Embedding is the slow part of a build (tens of docs/s on this CPU), so
   ``embed_papers`` checkpoints small append-only chunk files every N papers: a killed
   run resumes where it stopped instead of starting over.
+- A built HNSW graph follows ``add``/``remove`` in place (insert, delete, renumber keys):
+  a nightly batch costs seconds instead of a 1M-row rebuild.
 - ``save`` publishes a new version (``vectors-<v>.npy`` + ``ids-<v>.json``, plus
   ``ann-<v>.usearch`` above the ANN threshold) atomically and returns file names with
   sha256 sums for the index manifest; ``load(info)`` verifies them and refuses a
@@ -48,7 +50,7 @@ KEEP_VERSIONS = 3  # published + in-flight + one spare, so readers never lose th
 # threads each op ends in an OpenMP barrier, and on this shared 2-core machine the second
 # thread is often descheduled, so every barrier waits a time slice: MiniLM took 64-98 ms
 # for one short query on 2 threads vs 12-15 ms on 1 (load average ~5). See
-# docs/architecture.md "Query encoding".
+# docs/architecture.md "Dense search at scale".
 QUERY_TEXTS = 8
 
 
@@ -371,7 +373,13 @@ class EmbeddingStore:
         self.ids = [self.ids[r] for r in keep]
         self.hashes = [self.hashes[r] for r in keep]
         self._row = {pid: r for r, pid in enumerate(self.ids)}
-        self._index = None
+        index, self._index = self._index, None
+        if isinstance(index, HNSWIndex) and len(keep):
+            try:  # drop the rows from the graph and renumber the rest, no rebuild
+                index.drop(np.fromiter(drop, dtype=np.int64, count=len(drop)), keep, self._matrix)
+                self._index = index
+            except Exception as e:  # noqa: BLE001 - fall back to a full rebuild
+                log.warning("incremental ANN removal failed (%s); rebuilding", e)
         self._dirty = True
         return len(drop)
 
@@ -467,7 +475,7 @@ class EmbeddingStore:
         existing = [int(m.group(1)) for p in self.dir.iterdir() if (m := _CHUNK_RE.match(p.name))]
         n = max(existing, default=0) + 1
         path = self.dir / f"pending-{n:06d}.npz"
-        payload = {
+        payload: dict[str, Any] = {
             "vectors": np.asarray(vectors, dtype=np.float32),
             "ids": np.array(list(ids), dtype=object).astype(str),
             "hashes": np.array(list(hashes), dtype=object).astype(str),

@@ -225,3 +225,24 @@ def test_ann_graph_is_updated_in_place_not_rebuilt(tmp_path, papers):
     assert loaded.index is graph and loaded.search(loaded.vector(items[7][0]), 1)[0][0] == items[7][0]
     again = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info)  # checksums still match
     assert np.allclose(again.vector(items[7][0]), store.vector(items[7][0]))
+
+
+def test_ann_graph_follows_removals_without_rebuild(tmp_path, papers):
+    emb = get_embedder("fake")
+    store = EmbeddingStore(tmp_path, "fake", ann_threshold=100)
+    items = _items(papers[:150])
+    embed_papers(store, emb, items, progress=False)
+    store.save()
+    graph = store.index
+    gone = [items[0][0], items[70][0], items[149][0]]
+    assert store.remove(gone) == 3
+    assert store.index is graph and len(graph) == 147
+    # every remaining paper is still found as itself under its new row number
+    for pid, _, _ in items[1:70:7] + items[71:149:7]:
+        assert store.search(store.vector(pid), 1)[0] == (pid, pytest.approx(1.0, abs=1e-5))
+        assert not set(gone) & {d for d, _ in store.similar(pid, 20)}
+    info = store.save()
+    loaded = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info)
+    assert loaded.index.kind == "hnsw" and len(loaded) == 147
+    pid = items[100][0]
+    assert loaded.search(loaded.vector(pid), 1)[0][0] == pid
