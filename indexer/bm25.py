@@ -359,12 +359,12 @@ class BM25Index:
 
     def _author_query(self, terms: list[str]) -> Query:
         """``au:"Yann LeCun"`` also matches ``Y. LeCun`` (initials of the given names)."""
-        q = Query.phrase_query(self._schema, "authors_t", terms)
+        q = Query.phrase_query(self._schema, "authors_t", list[str | tuple[int, str]](terms))
         initials = [t[0] for t in terms[:-1]] + [terms[-1]]
         if initials == terms:
             return q
         return Query.boolean_query([(Occur.Should, q),
-                                    (Occur.Should, Query.phrase_query(self._schema, "authors_t", initials))])
+                                    (Occur.Should, Query.phrase_query(self._schema, "authors_t", list[str | tuple[int, str]](initials)))])
 
     def _clause_query(self, c: Clause) -> Query | None:
         qs = [q for q in (self._atom_query(a) for a in c.atoms) if q is not None]
@@ -423,7 +423,7 @@ class BM25Index:
 
     # -- searching ----------------------------------------------------------------------------
     def _count(self, q: Query) -> int:
-        return int(self._index.searcher().search(q, limit=1, count=True).count or 0)
+        return int(self._index.searcher().search(q, limit=1, count=True).count or 0)  # type: ignore[attr-defined]  # missing from tantivy stubs
 
     def _run(self, q: Query, *, sort: str, offset: int, limit: int, count: bool = True) -> LexicalResult:
         if sort not in SORTS:
@@ -432,7 +432,7 @@ class BM25Index:
             raise InvalidQuery("offset and limit must be ≥ 0")
         searcher = self._index.searcher()
         if limit == 0:
-            return LexicalResult(int(searcher.search(q, limit=1, count=True).count or 0) if count else 0, [])
+            return LexicalResult(int(searcher.search(q, limit=1, count=True).count or 0) if count else 0, [])  # type: ignore[attr-defined]
         if sort == "date":
             res = searcher.search(q, limit=limit, count=count, order_by_field="published", offset=offset,
                                   order=tantivy.Order.Desc)
@@ -441,8 +441,8 @@ class BM25Index:
         hits = []
         for score, addr in res.hits:
             pid = searcher.doc(addr).get_first("id")
-            hits.append(LexicalHit(pid, float(score) if sort == "relevance" else 0.0))
-        return LexicalResult(int(res.count or 0) if count else len(hits), hits)
+            hits.append(LexicalHit(str(pid), float(score) if sort == "relevance" else 0.0))
+        return LexicalResult(int(res.count or 0) if count else len(hits), hits)  # type: ignore[attr-defined]
 
     def search(self, parsed: ParsedQuery, *, cats: CategoryExpr | None = None, date_from: date | None = None,
                date_to: date | None = None, sort: str = "relevance", offset: int = 0, limit: int = 10) -> LexicalResult:
@@ -465,7 +465,7 @@ class BM25Index:
                 continue
             for f, boost in (("title_t", self.title_boost), ("abstract_t", 1.0)):
                 if boost > 0:
-                    should.append((Occur.Should, Query.boost_query(Query.phrase_query(self._schema, f, parts), boost * w)))
+                    should.append((Occur.Should, Query.boost_query(Query.phrase_query(self._schema, f, list[str | tuple[int, str]](parts)), boost * w)))
         return should
 
     def search_terms(self, weighted_terms: Mapping[str, float], *, limit: int = 10, exclude_ids: Sequence[str] = (),

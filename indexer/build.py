@@ -429,6 +429,7 @@ def _keyword_worker_init(db_url: str, num_docs: int, counts: Mapping[str, int] |
     else:
         from indexer.bm25 import BM25Index
 
+        assert bm25_dir is not None, "the pool gets either counted terms or the index path"
         dfs = DocFreqs.from_index(BM25Index.open(bm25_dir, readonly=True))
     _worker_tasks = _KeywordTasks(make_engine(db_url), KeywordExtractor(dfs))
 
@@ -500,7 +501,9 @@ def _start_run(engine: Engine) -> int:
         res = conn.execute(
             insert(IngestRun).values(kind="build", source="", started_at=datetime.now(UTC).replace(tzinfo=None), status="running", errors=[])
         )
-        return int(res.inserted_primary_key[0])
+        key = res.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def _fail_run(engine: Engine, run_id: int) -> None:

@@ -34,7 +34,8 @@ STATS_FILE = "keyword-stats.json.gz"
 
 
 class _TermIndex(Protocol):
-    num_docs: int
+    @property
+    def num_docs(self) -> int: ...
 
     def doc_freq(self, term: str) -> int: ...
 

@@ -329,7 +329,9 @@ def _start_run(engine: Engine, report: NightlyReport) -> int:
                 errors=[],
             )
         )
-        return int(res.inserted_primary_key[0])
+        key = res.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def _finish_run(engine: Engine, report: NightlyReport, *, status: str, message: str) -> None:

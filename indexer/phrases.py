@@ -308,17 +308,17 @@ def iter_phrases(text: str, all_subphrases: bool = False) -> Iterator[tuple[int,
             base += n_words + 1
         else:
             n_words = 0
-            for start, chunk in english_chunks(sentence):
-                n_words = max(n_words, start + len(chunk))
+            for start, en_chunk in english_chunks(sentence):
+                n_words = max(n_words, start + len(en_chunk))
                 if all_subphrases:
-                    trimmed = _trim(chunk)
+                    trimmed = _trim(en_chunk)
                     n = len(trimmed)
                     for i in range(n):
                         for j in range(i + 1, min(n, i + MAX_WORDS) + 1):
                             yield base + start + i, " ".join(map(_display_word, trimmed[i:j])), j - i
                 else:
-                    for i, words in english_phrases(chunk):
-                        yield base + start + i, " ".join(map(_display_word, words)), len(words)
+                    for i, en_words in english_phrases(en_chunk):
+                        yield base + start + i, " ".join(map(_display_word, en_words)), len(en_words)
             base += n_words + 1
 
 
@@ -436,7 +436,6 @@ def _candidate_occurrences(text: str) -> list[tuple[int, str, int, tuple[str, ..
     out: list[tuple[int, str, int, tuple[str, ...], bool]] = []
     base = 0
     cjk = has_cjk(text)
-    tok = default_tokenizer().tokenize if cjk else None
     for sentence in _SENTENCE_RE.findall(text):
         if cjk and has_cjk(sentence):
             n_words = 0
@@ -444,7 +443,7 @@ def _candidate_occurrences(text: str) -> list[tuple[int, str, int, tuple[str, ..
                 n_words = max(n_words, start + len(chunk))
                 for i, words in chinese_phrases(chunk):
                     surface = _join_zh(words)
-                    out.append((base + start + i, surface, len(words), tuple(tok(surface)), has_cjk(surface)))
+                    out.append((base + start + i, surface, len(words), tuple(default_tokenizer().tokenize(surface)), has_cjk(surface)))
             base += n_words + 1
         else:
             base += _english_sentence_candidates(sentence, base, out) + 1

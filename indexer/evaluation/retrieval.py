@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.errors import InvalidInput, InvalidQuery
+from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery
 
 MODES = ("bm25", "dense", "hybrid", "rank-bm25")
 CANDIDATES = 200  # per retriever before fusion, as in the engine
@@ -234,7 +234,11 @@ def corpus_store(
     ids = list(texts)
     import numpy as np
 
-    vecs = np.stack([cache.vector(keys[p]) for p in ids]) if ids else None
+    rows = [cache.vector(keys[p]) for p in ids]
+    missing = [p for p, v in zip(ids, rows, strict=True) if v is None]
+    if missing:  # every text was embedded above; a gap means a corrupt cache
+        raise IndexUnavailable(f"embedding cache for {model} lacks {len(missing)} documents, e.g. {missing[0]}")
+    vecs = np.stack([v for v in rows if v is not None]) if ids else None
     if vecs is not None:
         store.add(ids, [keys[p] for p in ids], vecs)
     return store, embedded
@@ -356,11 +360,11 @@ def evaluate_retrieval(
                     for qid in data.queries:
                         lex = lexical[qid][0]
                         if fusion_method:
-                            runs[qid] = fusion.fuse([lex, dense.get(qid, [])], method=fusion_method)
+                            runs[qid] = [(str(d), sc) for d, sc in fusion.fuse([lex, dense.get(qid, [])], method=fusion_method)]
                         else:
-                            runs[qid] = fusion.hybrid(lex, dense.get(qid, []), query=dense_text[qid],
+                            runs[qid] = [(str(d), sc) for d, sc in fusion.hybrid(lex, dense.get(qid, []), query=dense_text[qid],
                                                       evidence=lexical[qid][2], dense_model=route[qid],
-                                                      aux=aux.get(qid, []), aux_model=multilingual_model)
+                                                      aux=aux.get(qid, []), aux_model=multilingual_model)]
                     extra["fusion"] = fusion_method or "hybrid"
             bm25.close()
     runs = {q: [(str(d), float(s)) for d, s in r[:RUN_DEPTH]] for q, r in runs.items()}
