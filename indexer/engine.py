@@ -180,6 +180,16 @@ class SearchEngine:
             raise IndexUnavailable("no index has been built yet: run `papers build`")
         return state
 
+    def warm_up(self) -> None:
+        """Load each embedding model the published version uses, and the keyword
+        extractor, so the first search does not pay seconds of model loading."""
+        state = self._state
+        if state is None:
+            return
+        for space in state.stores:
+            self.embedder(space).encode(["warm up"])
+        self.extractor()
+
     # -- components -----------------------------------------------------------------
     def embedder(self, model: str):
         if model not in self._embedders:

@@ -7,9 +7,9 @@ catch-all 500 → size limits → rate limit → CORS → gzip → routes.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
-import gc
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from starlette.concurrency import run_in_threadpool
 
     try:
-        await run_in_threadpool(app.state.engines.get)
+        engine = await run_in_threadpool(app.state.engines.get)
+        warm_up = getattr(engine, "warm_up", None)
+        if warm_up is not None:
+            await run_in_threadpool(warm_up)
     except Exception as e:  # noqa: BLE001 - reported by /readyz
         log.warning("search engine not available at start-up: %s", getattr(e, "message", e))
     # Long-lived objects (index readers, tokenizer and snippet caches) would otherwise be
