@@ -114,6 +114,8 @@ class SearchEngine:
         self._lock = threading.Lock()
         self._state: _State | None = None
         self._embedders: dict[str, Any] = {}
+        self._model_lock = threading.Lock()
+        self._warm_on_switch = False  # set by warm_up(): only a service that warmed up once
         self._extractor = None
         self._extractor_version = -1
         self._cat_cache: tuple[int, list[tuple[str, int]]] | None = None
@@ -170,8 +172,13 @@ class SearchEngine:
             bm25.reload()
         else:
             bm25 = BM25Index.open(bm25_path(self.settings), readonly=True)
+        new_spaces = set(stores) - set(self._embedders)
         self._state = _State(manifest=manifest, stamp=stamp, bm25=bm25, stores=stores)
         log.info("loaded index version %d (%d docs)", manifest.version, manifest.docs)
+        if new_spaces and self._warm_on_switch:
+            # a version that brings a new embedding space (the first build with embeddings):
+            # load its model beside the serving threads, not inside the next search
+            threading.Thread(target=self.warm_up, name="papers-warm-up", daemon=True).start()
         return True
 
     def _require(self) -> _State:
@@ -183,6 +190,7 @@ class SearchEngine:
     def warm_up(self) -> None:
         """Load each embedding model the published version uses, and the keyword
         extractor, so the first search does not pay seconds of model loading."""
+        self._warm_on_switch = True
         state = self._state
         if state is None:
             return
@@ -192,11 +200,15 @@ class SearchEngine:
 
     # -- components -----------------------------------------------------------------
     def embedder(self, model: str):
-        if model not in self._embedders:
-            from indexer.embeddings import get_embedder
+        found = self._embedders.get(model)
+        if found is not None:
+            return found
+        with self._model_lock:  # one load per model, whichever thread asks first
+            if model not in self._embedders:
+                from indexer.embeddings import get_embedder
 
-            self._embedders[model] = get_embedder(model, device=self.settings.embedding_device)
-        return self._embedders[model]
+                self._embedders[model] = get_embedder(model, device=self.settings.embedding_device)
+            return self._embedders[model]
 
     def extractor(self):
         from indexer.keywords import DocFreqs, KeywordExtractor
