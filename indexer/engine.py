@@ -178,7 +178,7 @@ class SearchEngine:
         if new_spaces and self._warm_on_switch:
             # a version that brings a new embedding space (the first build with embeddings):
             # load its model beside the serving threads, not inside the next search
-            threading.Thread(target=self.warm_up, name="papers-warm-up", daemon=True).start()
+            threading.Thread(target=self._warm_up_quietly, name="papers-warm-up", daemon=True).start()
         return True
 
     def _require(self) -> _State:
@@ -197,6 +197,12 @@ class SearchEngine:
         for space in state.stores:
             self.embedder(space).encode(["warm up"])
         self.extractor()
+
+    def _warm_up_quietly(self) -> None:
+        try:
+            self.warm_up()
+        except Exception:  # noqa: BLE001 - a failed warm-up only means the next search loads it
+            log.warning("background model warm-up failed", exc_info=True)
 
     # -- components -----------------------------------------------------------------
     def embedder(self, model: str):
