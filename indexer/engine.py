@@ -331,8 +331,7 @@ class SearchEngine:
         aux_space = self._aux_space(dense_text) if mode == "hybrid" else None
         aux_run = self._dense_run(dense_text, depth, space=aux_space) if aux_space else []
         if filtered or parsed.must_not_terms:
-            dense_run = self._restrict(dense_run, parsed, cats, date_from, date_to, need)
-            aux_run = self._restrict(aux_run, parsed, cats, date_from, date_to, need)
+            dense_run, aux_run = self._restrict([dense_run, aux_run], parsed, cats, date_from, date_to, need)
         if mode == "dense":
             ranked = dense_run
             total = len(dense_run)
@@ -345,15 +344,20 @@ class SearchEngine:
         ranked = ranked[offset : offset + limit]
         return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode, q, page, size)
 
-    def _restrict(self, run, parsed, cats, date_from, date_to, need: int) -> list[tuple[str, float]]:
-        """A dense run under the query's filters and exclusions (BM25 applies them itself)."""
+    def _restrict(self, runs: list[list[tuple[str, float]]], parsed, cats, date_from, date_to,
+                  need: int) -> list[list[tuple[str, float]]]:
+        """Dense runs under the query's filters and exclusions (BM25 applies them itself);
+        the rows and the excluded terms are looked up once for all runs."""
         state = self._require()
         if cats or date_from or date_to:
-            run = self._filter(run, cats, date_from, date_to)[:need]
+            ids = dict.fromkeys(d for run in runs for d, _ in run)
+            allowed = {d for d, _ in self._filter([(d, 0.0) for d in ids], cats, date_from, date_to)}
+            runs = [[(d, s) for d, s in run if d in allowed][:need] for run in runs]
         if parsed.must_not_terms:
-            banned = state.bm25.score_ids(dict.fromkeys(parsed.must_not_terms, 1.0), [d for d, _ in run])
-            run = [(d, s) for d, s in run if not banned.get(d)]
-        return run
+            kept = list(dict.fromkeys(d for run in runs for d, _ in run))
+            banned = state.bm25.score_ids(dict.fromkeys(parsed.must_not_terms, 1.0), kept)
+            runs = [[(d, s) for d, s in run if not banned.get(d)] for run in runs]
+        return runs
 
     def _fuse(self, lex: list[tuple[str, float]], dense: list[tuple[str, float]], text: str,
               evidence: float | None = None, aux: list[tuple[str, float]] | None = None) -> list[tuple[str, float]]:
