@@ -80,21 +80,17 @@ def _du_mb(path: Path) -> float:
 
 
 def step_ingest(a: dict) -> dict:
-    """upsert_papers over records [0, stop) into the settings' database."""
-    from indexer.db import open_database
-    from indexer.store import upsert_papers
+    """``papers ingest jsonl`` over records [0, stop): the shipped import (parser process
+    + batched upserts), into the settings' database."""
+    from indexer.ingest.jsonl import ingest_jsonl
 
     settings = _settings(a["data_dir"])
-    engine = open_database(settings)
     t0 = time.perf_counter()
-    n = inserted = 0
-    for batch in _batches(_records(a["corpus"], 0, a.get("stop"))):
-        counts = upsert_papers(engine, [_paper_record(r) for r in batch], batch_size=BATCH)
-        n += len(batch)
-        inserted += counts.inserted
+    report = ingest_jsonl(settings, a["corpus"], progress=False, limit=a.get("stop"))
     sec = time.perf_counter() - t0
+    n = report.records
     db = Path(a["data_dir"]) / "papers.db"
-    return {"rows": n, "inserted": inserted, "seconds": round(sec, 2), "rows_per_s": round(n / sec, 1),
+    return {"rows": n, "inserted": report.inserted, "seconds": round(sec, 2), "rows_per_s": round(n / sec, 1),
             "db_mb": round(db.stat().st_size / 1e6, 1) if db.exists() else None, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -125,45 +121,6 @@ def step_ingest_baseline(a: dict) -> dict:
     return {"rows": n, "seconds": round(sec, 2), "rows_per_s": round(n / sec, 1), "peak_rss_mb": peak_rss_mb()}
 
 
-def step_bm25(a: dict) -> dict:
-    """Build the BM25 index from corpus records [0, stop) into the settings' index dir."""
-    from indexer.bm25 import BM25Index, IndexedDoc
-    from indexer.build import bm25_path
-
-    settings = _settings(a["data_dir"])
-    path = bm25_path(settings)
-    t0 = time.perf_counter()
-    index = BM25Index.open(path)
-    n = 0
-    for batch in _batches(_records(a["corpus"], 0, a.get("stop")), 5000):
-        docs = [
-            IndexedDoc(
-                id=r["id"], title=r["title"], abstract=r["abstract"], authors=list(r.get("authors") or []),
-                categories=list(r.get("categories") or []), published=date.fromisoformat(r["published"]),
-                updated=date.fromisoformat(r["updated"]) if r.get("updated") else None,
-            )
-            for r in batch
-        ]
-        n += index.upsert(docs)
-    index.commit()
-    sec = time.perf_counter() - t0
-    return {"docs": n, "seconds": round(sec, 2), "docs_per_s": round(n / sec, 1), "index_mb": _du_mb(path),
-            "peak_rss_mb": peak_rss_mb()}
-
-
-def step_publish(a: dict) -> dict:
-    """Publish a manifest over an index built by step_bm25 (the 1M path, keywords skipped)."""
-    from indexer.build import max_seq
-    from indexer.db import open_database
-    from indexer.manifest import Manifest, read_manifest, write_manifest
-
-    settings = _settings(a["data_dir"])
-    prev = read_manifest(settings.index_dir) if (settings.index_dir / "manifest.json").exists() else None
-    m = Manifest(version=(prev.version if prev else 0) + 1, built_seq=max_seq(open_database(settings)), docs=a["docs"])
-    write_manifest(settings.index_dir, m)
-    return {"version": m.version, "built_seq": m.built_seq, "peak_rss_mb": peak_rss_mb()}
-
-
 def step_build(a: dict) -> dict:
     """indexer.build.build over everything ingested (BM25 + keywords [+ fake embeddings])."""
     from indexer.build import build
@@ -173,7 +130,8 @@ def step_build(a: dict) -> dict:
     report = build(settings, embeddings=bool(a.get("embeddings")), progress=False)
     sec = time.perf_counter() - t0
     return {"seconds": round(sec, 2), "docs": report.docs, "indexed": report.indexed, "keywords": report.keywords,
-            "index_mb": _du_mb(settings.index_dir), "peak_rss_mb": peak_rss_mb()}
+            "embedded": report.embedded, "phases_s": report.phases, "index_mb": _du_mb(settings.index_dir),
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def step_nightly(a: dict) -> dict:
@@ -207,8 +165,14 @@ def main() -> None:
     result = STEPS[step](json.loads(raw))
     # CPU seconds (user + system, all threads) next to wall seconds: on a shared machine the
     # wall time says how long it took, the CPU time how much work it is
+    # (the build's keyword and index workers and the import's parser are children: their
+    # CPU and their largest peak are reported beside the step's own)
     ru = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["cpu_s"] = round(ru.ru_utime + ru.ru_stime, 2)
+    result["cpu_children_s"] = round(ch.ru_utime + ch.ru_stime, 2)
+    result["cpu_total_s"] = round(result["cpu_s"] + result["cpu_children_s"], 2)
+    result["peak_rss_child_mb"] = round(ch.ru_maxrss / 1024.0, 1)
     print(json.dumps(result))
 
 

@@ -18,41 +18,43 @@ from pathlib import Path
 from benchmarks.targets import _get
 
 ROWS = [
-    ("papers in corpus", ("records",), False),
-    ("tokenizer MB/s (cold cache)", ("results", "tokenizer", "ours_mb_s"), False),
-    ("tokenizer baseline regex+lower MB/s", ("results", "tokenizer", "baseline_regex_lower_mb_s"), False),
-    ("ingest upsert_papers rows/s", ("results", "ingest", "upsert_papers", "rows_per_s"), False),
-    ("ingest baseline Core INSERT rows/s", ("results", "ingest", "baseline_core_insert", "rows_per_s"), False),
-    ("ingest peak RSS MB", ("results", "ingest", "upsert_papers", "peak_rss_mb"), False),
-    ("SQLite file MB", ("results", "ingest", "upsert_papers", "db_mb"), False),
-    ("BM25 build s", ("results", "build", "bm25_only", "seconds"), True),
-    ("BM25 build peak RSS MB", ("results", "build", "bm25_only", "peak_rss_mb"), True),
-    ("BM25 index MB", ("results", "build", "bm25_only", "index_mb"), True),
-    ("full build excl. embeddings s", ("results", "build", "full_build_excl_embeddings", "seconds"), False),
-    ("full build peak RSS MB", ("results", "build", "full_build_excl_embeddings", "peak_rss_mb"), False),
-    ("BM25 1-word p50 ms", ("results", "search", "1w", "p50_ms"), False),
-    ("BM25 3-word p50 ms", ("results", "search", "3w", "p50_ms"), False),
-    ("BM25 3-word p99 ms", ("results", "search", "3w", "p99_ms"), False),
-    ("BM25 10-word p50 ms", ("results", "search", "10w", "p50_ms"), False),
-    ("BM25 60-token p50 ms", ("results", "search", "60t", "p50_ms"), False),
-    ("rank-bm25 3-word p50 ms", ("results", "rank-bm25", "3w", "p50_ms"), False),
-    ("rank-bm25 60-token p50 ms", ("results", "rank-bm25", "60t", "p50_ms"), False),
-    ("rank-bm25 peak RSS MB", ("results", "rank-bm25", "peak_rss_mb"), False),
-    ("engine bm25 3-word p50 ms", ("results", "engine", "bm25", "3w", "p50_ms"), False),
-    ("engine hybrid 3-word p50 ms (fake embedder)", ("results", "engine", "hybrid", "3w", "p50_ms"), False),
-    ("related p50 ms", ("results", "related", "p50_ms"), False),
-    ("keywords abstracts/s", ("results", "keywords", "ours_abstracts_per_s"), False),
-    ("embed all-MiniLM-L6-v2 docs/s (CPU)", ("results", "embeddings", "all-MiniLM-L6-v2", "docs_per_s"), False),
-    ("embed use-multilingual docs/s (CPU)", ("results", "embeddings", "use-multilingual", "docs_per_s"), False),
-    ("MiniLM query encode p50 ms", ("results", "embeddings", "all-MiniLM-L6-v2", "query_encode", "p50_ms"), False),
-    ("HNSW p50 ms (synthetic vectors)", ("results", "vectors", "hnsw", "p50_ms"), False),
-    ("exact numpy cosine p50 ms", ("results", "vectors", "exact_numpy", "p50_ms"), False),
-    ("HNSW recall@10", ("results", "vectors", "hnsw_recall_at_10"), False),
-    ("HNSW build s", ("results", "vectors", "hnsw_build_s"), False),
-    ("service RSS idle MB", ("results", "service", "rss_idle_after_warmup_mb"), False),
-    ("HTTP search p50 ms (8 clients)", ("results", "service", "http_search", "p50_ms"), False),
-    ("HTTP search p99 ms (8 clients)", ("results", "service", "http_search", "p99_ms"), False),
-    ("nightly 3k total s", ("results", "nightly", "total_s"), False),
+    ("papers in corpus", ("records",)),
+    ("tokenizer MB/s (cold cache)", ("results", "tokenizer", "ours_mb_s")),
+    ("tokenizer baseline regex+lower MB/s", ("results", "tokenizer", "baseline_regex_lower_mb_s")),
+    ("ingest (papers ingest jsonl) rows/s", ("results", "ingest", "import", "rows_per_s")),
+    ("ingest baseline Core INSERT rows/s", ("results", "ingest", "baseline_core_insert", "rows_per_s")),
+    ("ingest peak RSS MB", ("results", "ingest", "import", "peak_rss_mb")),
+    ("SQLite file MB", ("results", "ingest", "import", "db_mb")),
+    ("full build excl. embeddings s", ("results", "build", "full_build_excl_embeddings", "seconds")),
+    ("… of which BM25 index s", ("results", "build", "full_build_excl_embeddings", "phases_s", "bm25")),
+    ("… of which keywords s", ("results", "build", "full_build_excl_embeddings", "phases_s", "keywords")),
+    ("full build CPU s (workers included)", ("results", "build", "full_build_excl_embeddings", "cpu_total_s")),
+    ("full build peak RSS MB (main process)", ("results", "build", "full_build_excl_embeddings", "peak_rss_mb")),
+    ("index dir MB (BM25 + manifest)", ("results", "build", "full_build_excl_embeddings", "index_mb")),
+    ("fake-embedding build s (vectors + graph)", ("results", "build", "fake_embeddings_build", "seconds")),
+    ("BM25 1-word p50 ms", ("results", "search", "1w", "p50_ms")),
+    ("BM25 3-word p50 ms", ("results", "search", "3w", "p50_ms")),
+    ("BM25 3-word p99 ms", ("results", "search", "3w", "p99_ms")),
+    ("BM25 10-word p50 ms", ("results", "search", "10w", "p50_ms")),
+    ("BM25 60-token p50 ms", ("results", "search", "60t", "p50_ms")),
+    ("rank-bm25 3-word p50 ms", ("results", "rank-bm25", "3w", "p50_ms")),
+    ("rank-bm25 60-token p50 ms", ("results", "rank-bm25", "60t", "p50_ms")),
+    ("rank-bm25 peak RSS MB", ("results", "rank-bm25", "peak_rss_mb")),
+    ("engine bm25 3-word p50 ms", ("results", "engine", "bm25", "3w", "p50_ms")),
+    ("engine hybrid 3-word p50 ms (fake embedder)", ("results", "engine", "hybrid", "3w", "p50_ms")),
+    ("related p50 ms", ("results", "related", "p50_ms")),
+    ("keywords abstracts/s", ("results", "keywords", "ours_abstracts_per_s")),
+    ("embed all-MiniLM-L6-v2 docs/s (CPU)", ("results", "embeddings", "all-MiniLM-L6-v2", "docs_per_s")),
+    ("embed use-multilingual docs/s (CPU)", ("results", "embeddings", "use-multilingual", "docs_per_s")),
+    ("MiniLM query encode p50 ms", ("results", "embeddings", "all-MiniLM-L6-v2", "query_encode", "p50_ms")),
+    ("HNSW p50 ms (synthetic vectors)", ("results", "vectors", "hnsw", "p50_ms")),
+    ("exact numpy cosine p50 ms", ("results", "vectors", "exact_numpy", "p50_ms")),
+    ("HNSW recall@10", ("results", "vectors", "hnsw_recall_at_10")),
+    ("HNSW build s", ("results", "vectors", "hnsw_build_s")),
+    ("service RSS idle MB", ("results", "service", "rss_idle_after_warmup_mb")),
+    ("HTTP search p50 ms (8 clients)", ("results", "service", "http_search", "p50_ms")),
+    ("HTTP search p99 ms (8 clients)", ("results", "service", "http_search", "p99_ms")),
+    ("nightly 3k total s", ("results", "nightly", "total_s")),
 ]
 
 
@@ -60,12 +62,10 @@ def table(reports: list[dict]) -> str:
     reports = sorted(reports, key=lambda r: r.get("records", 0))
     head = "| figure | " + " | ".join(r["corpus"] for r in reports) + " |"
     lines = [head, "|---" * (len(reports) + 1) + "|"]
-    for name, path, alt_1m in ROWS:
+    for name, path in ROWS:
         cells = []
         for r in reports:
             v = _get(r, *path)
-            if v is None and alt_1m and r.get("corpus") == "1m":
-                v = _get(r, "results", "build", "bm25_published", path[-1])
             cells.append("–" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:,.3g}" if v < 1000 else f"{v:,.0f}"))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

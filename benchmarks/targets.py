@@ -35,27 +35,9 @@ def evaluate(report: dict) -> list[dict]:
     ref_3w = _get(r, "rank-bm25", "3w", "p50_ms")
     speedup = ref_3w / bm25_3w if bm25_3w and ref_3w else None
     related = _get(r, "related", "p50_ms")
-    encode = _get(r, "embeddings", "all-MiniLM-L6-v2", "query_encode", "p50_ms")
-    hybrid_engine = _get(r, "engine", "hybrid", "3w", "p50_ms")
-    hybrid, hybrid_how = None, "measured"
-    if corpus == "1m":
-        # no embeddings are built at 1M: engine lexical path + HNSW at 1M + real query encoding
-        lex = _get(r, "engine", "bm25", "3w", "p50_ms")
-        ann = _get(r, "vectors", "hnsw", "p50_ms")
-        if lex is not None and ann is not None and encode is not None:
-            hybrid, hybrid_how = lex + ann + encode, "estimated: engine bm25 p50 + HNSW p50 at 1M + MiniLM query encode p50"
-    elif hybrid_engine is not None:
-        hybrid = hybrid_engine + (encode or 0.0)
-        hybrid_how = "engine hybrid p50 (fake embedder) + MiniLM query encode p50" if encode else "engine hybrid p50 (fake embedder, no model cost)"
-
+    hybrid, hybrid_how = _hybrid(r)
     build_s = _get(r, "build", "full_build_excl_embeddings", "seconds")
-    build_how = "measured (papers build, embeddings off)"
-    if corpus == "1m":
-        bm25_s = _get(r, "build", "bm25_published", "seconds")
-        kw_rate = _get(r, "keywords", "ours_abstracts_per_s")
-        if bm25_s is not None and kw_rate:
-            build_s = bm25_s + report.get("base_papers", 0) / kw_rate
-            build_how = "estimated: BM25 build measured + keywords for every paper at the measured docs/s"
+    build_how = "measured (papers build, embeddings off: BM25 + keywords)"
     nightly = _get(r, "nightly", "total_s")
     rss = _get(r, "service", "rss_idle_after_warmup_mb")
 
@@ -91,6 +73,27 @@ def evaluate(report: dict) -> list[dict]:
     return lines
 
 
+def _hybrid(r: dict) -> tuple[float | None, str]:
+    """Hybrid p50 as a user pays it: the engine's hybrid search over the built vector store
+    (fake embedder, so no model time; HNSW from 300k papers) plus the real models' query
+    encoding (MiniLM, and USE for the multilingual run the shipped hybrid adds) plus, where
+    the vectors bench ran, one more graph search for that second space."""
+    engine = _get(r, "engine", "hybrid", "3w", "p50_ms")
+    if engine is None:
+        return None, "measured"
+    total, parts = engine, ["engine hybrid p50 (fake embedder, vector store built)"]
+    for model, label in (("all-MiniLM-L6-v2", "MiniLM"), ("use-multilingual", "USE")):
+        enc = _get(r, "embeddings", model, "query_encode", "p50_ms")
+        if enc is not None:
+            total += enc
+            parts.append(f"{label} query encode p50")
+    ann = _get(r, "vectors", "hnsw", "p50_ms") if _get(r, "embeddings", "use-multilingual") else None
+    if ann is not None:
+        total += ann
+        parts.append("HNSW p50 (the multilingual run's graph search)")
+    return total, " + ".join(parts)
+
+
 def _ingest_lines(r: dict) -> list[dict]:
     """Issue #3's import goal: the file import as users run it (`papers ingest jsonl|kaggle`,
     parser process + writer; the ingest-files bench) when it ran, else the in-process
@@ -103,10 +106,10 @@ def _ingest_lines(r: dict) -> list[dict]:
             _line("#3: import peak memory (writer + parser)",
                   max(_get(files, k, "peak_rss_total_mb") or 0 for k in ("jsonl", "kaggle")), "<=", 500, "MB"),
         ]
-    how = "in-process upsert_papers (the ingest bench)"
+    how = "papers ingest jsonl (the ingest bench)"
     return [
-        _line("#3: JSONL import into SQLite", _get(r, "ingest", "upsert_papers", "rows_per_s"), ">=", 20000, "rows/s", how),
-        _line("#3: import peak memory (writer + parser)", _get(r, "ingest", "upsert_papers", "peak_rss_mb"), "<=", 500, "MB", how),
+        _line("#3: JSONL import into SQLite", _get(r, "ingest", "import", "rows_per_s"), ">=", 20000, "rows/s", how),
+        _line("#3: import peak memory (writer + parser)", _get(r, "ingest", "import", "peak_rss_mb"), "<=", 500, "MB", how),
     ]
 
 

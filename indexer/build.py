@@ -54,6 +54,8 @@ class BuildReport:
     docs: int = 0
     seconds: float = 0.0
     published: bool = False
+    # wall seconds per phase ("bm25", "keywords", "embed <model>"): where a build's time goes
+    phases: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         emb = ", ".join(f"{k}: {v}" for k, v in self.embedded.items()) or "skipped"
@@ -195,6 +197,7 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
     if rebuild_bm25:
         bm25.mark_current()
     report.docs = bm25.num_docs
+    report.phases["bm25"] = round(time.perf_counter() - t_bm25, 2)
     log.info("bm25: %d %s, %d removed, %d docs in %.1fs (%.1f CPU s, workers included)", report.indexed,
              "added" if fresh else "upserted", report.removed, report.docs, time.perf_counter() - t_bm25,
              _cpu_seconds() - c_bm25)
@@ -203,6 +206,7 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
     report.keywords = _store_keywords(engine, bm25, _spans(seqs, after, KEYWORD_TASK), removed,
                                       live=report.indexed, terms=terms)
     del seqs
+    report.phases["keywords"] = round(time.perf_counter() - t_kw, 2)
     log.info("keywords: %d papers in %.1fs (%.1f CPU s, workers included)", report.keywords,
              time.perf_counter() - t_kw, _cpu_seconds() - c_kw)
 
@@ -211,6 +215,7 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
         from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder
 
         for model in dense_models(settings):
+            t_emb = time.perf_counter()
             store = EmbeddingStore(embeddings_path(settings, model), model)
             from_scratch = full or not prev.embeddings.get(model)
             try:
@@ -230,6 +235,7 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
             info = store.save()
             emb_info[model] = {"dir": str(embeddings_path(settings, model).relative_to(settings.index_dir)), **info}
             report.embedded[model] = n
+            report.phases[f"embed {model}"] = round(time.perf_counter() - t_emb, 2)
     else:
         for model in list(emb_info):
             if removed:  # keep withdrawn papers out of dense results even without re-embedding

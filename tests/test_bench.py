@@ -91,11 +91,14 @@ def test_quick_bench_figures_are_sane(quick_report):
     tok = r["tokenizer"]
     assert tok["ours_mb_s"] > 0 and tok["baseline_regex_lower_mb_s"] > 0 and tok["mb"] >= 0.5
 
-    ingest = r["ingest"]["upsert_papers"]
+    ingest = r["ingest"]["import"]
     assert ingest["rows"] == ingest["inserted"] == 7700 and ingest["rows_per_s"] > 0
     assert 30 < ingest["peak_rss_mb"] < 24_000
 
-    assert r["build"]["full_build_excl_embeddings"]["docs"] == 7700
+    build = r["build"]["full_build_excl_embeddings"]
+    assert build["docs"] == build["keywords"] == 7700
+    assert set(build["phases_s"]) == {"bm25", "keywords"} and build["cpu_total_s"] >= build["cpu_s"] > 0
+    assert r["build"]["fake_embeddings_build"]["embedded"] == {"fake": 7700}
     assert r["search"]["docs"] == 7700
     for shape in ("1w", "3w", "10w", "60t"):
         s = r["search"][shape]
