@@ -108,37 +108,4 @@ def bench_engine(engine, queries: dict[str, list[str]], modes=("bm25", "dense", 
 def bench_related(engine, ids: list[str], n: int, seed: int = 11) -> dict:
     rng = random.Random(seed)
     sample = rng.sample(ids, min(n, len(ids)))
-    note = None
-    try:
-        engine.related(sample[0], k=10)
-    except Exception as e:  # noqa: BLE001 - see _patch_paper_lookup
-        if type(e).__name__ != "NoSuchColumnError":
-            raise
-        _patch_paper_lookup(engine)
-        note = (f"SearchEngine.paper() raised {type(e).__name__} ({e}); measured with paper() reading the row "
-                "by column (bug reported for indexer/engine.py); related() itself unchanged")
-    out = latency_ms(lambda i: engine.related(i, k=10), sample)
-    if note:
-        out["note"] = note
-    return out
-
-
-def _patch_paper_lookup(engine) -> None:
-    """Work around engine.paper() indexing a Core row by entity name ("Paper"): same query,
-    the row read by column, so the related-papers timing can still be taken."""
-    from sqlalchemy import select
-
-    from indexer.models import Paper
-
-    original = engine.paper
-
-    def paper(paper_id: str):
-        pid = engine.normalize_id(paper_id)
-        with engine.db.connect() as conn:
-            row = conn.execute(select(Paper).where(Paper.id == pid)).first()
-        if row is None:
-            return original(paper_id)  # raises NotFound as before
-        return {"id": row.id, "title": row.title, "abstract": row.abstract, "authors": list(row.authors or []),
-                "categories": list(row.categories or []), "published": row.published.isoformat()}
-
-    engine.paper = paper
+    return latency_ms(lambda i: engine.related(i, k=10), sample)

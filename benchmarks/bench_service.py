@@ -38,7 +38,8 @@ class Served:
     """`papers serve` on a free loopback port over ``data_dir``."""
 
     @staticmethod
-    def start(data_dir: Path, ready_timeout: float = 300.0, extra_env: dict[str, str] | None = None, workers: int | None = None):
+    def start(data_dir: Path, ready_timeout: float = 300.0, extra_env: dict[str, str] | None = None, workers: int | None = None,
+              models: tuple[str, str] = ("fake", "")):
         import socket
 
         import httpx
@@ -47,7 +48,7 @@ class Served:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = dict(os.environ)
-        env.update({"PAPERS_DATA_DIR": str(data_dir), "PAPERS_EMBEDDING_MODEL": "fake", "PAPERS_MULTILINGUAL_MODEL": "",
+        env.update({"PAPERS_DATA_DIR": str(data_dir), "PAPERS_EMBEDDING_MODEL": models[0], "PAPERS_MULTILINGUAL_MODEL": models[1],
                     "PAPERS_LOG_LEVEL": "WARNING", "PAPERS_RATE_LIMIT": "0", "HF_HUB_OFFLINE": "1"})
         env.update(extra_env or {})
         exe = Path(sys.executable).with_name("papers")
@@ -95,8 +96,13 @@ def serve_default_workers() -> int:
 
 
 def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: int = 8, mode: str = "bm25",
-                  workers: tuple[int, ...] | None = None) -> dict:
-    """Memory, page weight and HTTP search latency; the search once per worker count."""
+                  workers: tuple[int, ...] | None = None, models: tuple[str, str] = ("fake", ""),
+                  also: tuple[str, ...] = ()) -> dict:
+    """Memory, page weight and HTTP search latency; the search once per worker count.
+
+    ``models``: the (main, multilingual) embedding models the server is configured with;
+    ``also``: further search modes (e.g. ``hybrid``) timed by the same server after
+    ``mode``, reported as ``http_<mode>``. Memory is taken after every mode has warmed."""
     if not (Path(data_dir) / "index" / "manifest.json").exists():
         raise RuntimeError(f"no published index under {data_dir}: run the build bench first")
     default = serve_default_workers()
@@ -104,7 +110,8 @@ def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: 
     paths = [f"/api/search?{urlencode({'q': q, 'mode': mode, 'size': 10})}" for q in queries]
     out: dict = {"serve_default_workers": default, "by_workers": {}}
     for n in counts:
-        res = _bench_one(Path(data_dir), queries, paths, per_client, clients, mode, n, measure_page=n == default)
+        res = _bench_one(Path(data_dir), queries, paths, per_client, clients, mode, n, measure_page=n == default,
+                         models=models, also=also)
         out["by_workers"][str(n)] = res
         if n == default:
             out.update({k: v for k, v in res.items() if k != "workers"})
@@ -114,25 +121,31 @@ def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: 
 
 
 def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client: int, clients: int, mode: str,
-               workers: int, measure_page: bool) -> dict:
+               workers: int, measure_page: bool, models: tuple[str, str] = ("fake", ""), also: tuple[str, ...] = ()) -> dict:
     import logging
 
     import httpx
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    proc, base, log = Served.start(data_dir, workers=workers)
+    proc, base, log = Served.start(data_dir, workers=workers, models=models)
+    others = {m: [f"/api/search?{urlencode({'q': q, 'mode': m, 'size': 10})}" for q in queries] for m in also}
     try:
-        out: dict = {"workers": workers, "rss_ready_mb": tree_rss_mb(proc.pid)}
+        out: dict = {"workers": workers, "models": list(models), "rss_ready_mb": tree_rss_mb(proc.pid)}
         with httpx.Client(base_url=base, timeout=60) as c:
-            for q in queries[:30]:
-                c.get("/api/search", params={"q": q, "mode": mode})
+            for m in (mode, *also):
+                for q in queries[:30]:
+                    c.get("/api/search", params={"q": q, "mode": m})
             c.get("/")
         host, port = urlparse(base).hostname, urlparse(base).port
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(paths, f)
+        files = {}
+        for m, ps in ((mode, paths), *others.items()):
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                json.dump(ps, f)
+            files[m] = f.name
         try:
             # every worker and connection warmed (the kernel spreads connections over workers)
-            _loadgen(host, port, f.name, clients, 2)
+            for name in files.values():
+                _loadgen(host, port, name, clients, 2)
             time.sleep(1.0)
             out["rss_idle_after_warmup_mb"] = tree_rss_mb(proc.pid)
             out["pss_idle_after_warmup_mb"] = tree_pss_mb(proc.pid)
@@ -141,10 +154,19 @@ def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client:
                 out["page_load"] = page_bytes(base)
             load_before = os.getloadavg()
             cpu0, each0 = tree_cpu_s(proc.pid), process_cpu_s(proc.pid)
-            run = _loadgen(host, port, f.name, clients, per_client)
+            run = _loadgen(host, port, files[mode], clients, per_client)
             server_cpu, each1 = tree_cpu_s(proc.pid) - cpu0, process_cpu_s(proc.pid)
+            for m in also:
+                t0 = tree_cpu_s(proc.pid)
+                r = _loadgen(host, port, files[m], clients, per_client)
+                k = len(r["latencies_ms"])
+                out[f"http_{m}"] = {"mode": m, "clients": clients, "workers": workers, **summarize(r["latencies_ms"]),
+                                    "requests_per_s": round(k / r["wall_s"], 1),
+                                    "server_cpu_ms_per_request": round(1000 * (tree_cpu_s(proc.pid) - t0) / k, 3) if k else None,
+                                    "errors": len(r["errors"]), "error_sample": r["errors"][:3]}
         finally:
-            os.unlink(f.name)
+            for name in files.values():
+                os.unlink(name)
         times, errors, n = run["latencies_ms"], run["errors"], len(run["latencies_ms"])
         out["http_search"] = {
             "mode": mode, "clients": clients, "workers": workers, **summarize(times),

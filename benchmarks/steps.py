@@ -121,11 +121,43 @@ def step_ingest_baseline(a: dict) -> dict:
     return {"rows": n, "seconds": round(sec, 2), "rows_per_s": round(n / sec, 1), "peak_rss_mb": peak_rss_mb()}
 
 
+# the shipped models and their dimensions: the synthetic stores carry their names
+SHIPPED_MODELS = {"all-MiniLM-L6-v2": 384, "use-multilingual": 512}
+
+
+def _synthetic_embedders() -> None:
+    """Make the build embed with the deterministic fake embedder under the shipped
+    models' names and dimensions (bench only, this process only).
+
+    Why: embedding 1M texts with the real models takes most of a day on 2 cores, but
+    the memory and latency of serving depend on the number and size of the vectors and
+    the graph, not on their meaning. With stores named like the real ones, `papers
+    serve` and the engine bench load the real models for the query and search 1M
+    vectors of the real shapes: hybrid search and service memory measured end to end."""
+    import indexer.embeddings as emb
+
+    real = emb.get_embedder
+
+    def synthetic(name: str, device: str = "cpu"):
+        if name not in SHIPPED_MODELS:
+            return real(name, device=device)
+        e = emb.FakeEmbedder(dim=SHIPPED_MODELS[name])
+        e.name = name
+        return e
+
+    emb.get_embedder = synthetic
+
+
 def step_build(a: dict) -> dict:
-    """indexer.build.build over everything ingested (BM25 + keywords [+ fake embeddings])."""
+    """indexer.build.build over everything ingested (BM25 + keywords [+ embeddings]);
+    ``synthetic``: the embeddings under the shipped models' names (see above)."""
     from indexer.build import build
 
-    settings = _settings(a["data_dir"])
+    if a.get("synthetic"):
+        _synthetic_embedders()
+        settings = _settings(a["data_dir"], embedding_model="all-MiniLM-L6-v2", multilingual_model="use-multilingual")
+    else:
+        settings = _settings(a["data_dir"])
     t0 = time.perf_counter()
     report = build(settings, embeddings=bool(a.get("embeddings")), progress=False)
     sec = time.perf_counter() - t0

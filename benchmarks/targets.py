@@ -39,7 +39,7 @@ def evaluate(report: dict) -> list[dict]:
     build_s = _get(r, "build", "full_build_excl_embeddings", "seconds")
     build_how = "measured (papers build, embeddings off: BM25 + keywords)"
     nightly = _get(r, "nightly", "total_s")
-    rss = _get(r, "service", "rss_idle_after_warmup_mb")
+    rss, rss_how = _service_memory(r)
 
     if corpus == "1m":
         lines += [
@@ -47,7 +47,7 @@ def evaluate(report: dict) -> list[dict]:
             _line("1M: BM25 ×faster than rank-bm25 (3 words)", speedup, ">=", 100, "×"),
             _line("1M: hybrid search p50", hybrid, "<=", 60, "ms", hybrid_how),
             _line("1M: related lookup p50", related, "<=", 50, "ms"),
-            _line("1M: service resident memory (idle, warmed)", rss, "<=", 2048, "MB"),
+            _line("1M: service resident memory (idle, warmed)", rss, "<=", 2048, "MB", rss_how),
             _line("1M: full index build excl. embeddings", build_s, "<=", 600, "s", build_how),
             _line("1M: nightly increment of 3k papers (no network, no embeddings)", nightly, "<=", 120, "s"),
         ]
@@ -61,7 +61,7 @@ def evaluate(report: dict) -> list[dict]:
             _line("100k: hybrid search p50", hybrid, "<=", 60, "ms", hybrid_how),
             _line("100k: full index build excl. embeddings", build_s, "<=", 600, "s", build_how),
             _line("100k: nightly increment of 3k papers", nightly, "<=", 120, "s"),
-            _line("100k: service resident memory", rss, "<=", 2048, "MB"),
+            _line("100k: service resident memory", rss, "<=", 2048, "MB", rss_how),
         ]
     lines += [
         _line("#4: tokenizer throughput (English, cold cache)", _get(r, "tokenizer", "ours_mb_s"), ">=", 8, "MB/s"),
@@ -73,6 +73,21 @@ def evaluate(report: dict) -> list[dict]:
     return lines
 
 
+def _service_memory(r: dict) -> tuple[float | None, str]:
+    """The server's resident memory: PSS summed over its processes where measured.
+
+    Why PSS: the workers map the same index files (BM25 segments, vectors, HNSW graphs)
+    and those pages sit once in memory; summing RSS counts them once per worker. PSS
+    charges each shared page to its sharers in equal parts, so the sum is what the
+    service holds. The RSS sum is given beside it."""
+    pss = _get(r, "service", "pss_idle_after_warmup_mb")
+    rss = _get(r, "service", "rss_idle_after_warmup_mb")
+    workers = _get(r, "service", "serve_default_workers")
+    if pss is None:
+        return rss, "measured (RSS)"
+    return pss, f"measured: PSS summed over the server's {workers} workers + supervisor (RSS summed: {rss:,.0f} MB)"
+
+
 def _hybrid(r: dict) -> tuple[float | None, str]:
     """Hybrid p50 as a user pays it: the engine's hybrid search over the built vector store
     (fake embedder, so no model time; HNSW from 300k papers) plus the real models' query
@@ -81,6 +96,9 @@ def _hybrid(r: dict) -> tuple[float | None, str]:
     engine = _get(r, "engine", "hybrid", "3w", "p50_ms")
     if engine is None:
         return None, "measured"
+    models = _get(r, "engine", "query_models") or ["fake"]
+    if models[0] != "fake":
+        return engine, f"measured end to end: SearchEngine hybrid with the real query models ({' + '.join(m for m in models if m)})"
     total, parts = engine, ["engine hybrid p50 (fake embedder, vector store built)"]
     for model, label in (("all-MiniLM-L6-v2", "MiniLM"), ("use-multilingual", "USE")):
         enc = _get(r, "embeddings", model, "query_encode", "p50_ms")

@@ -24,14 +24,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, delete, func, insert, select
 
 from indexer.db import open_database
 from indexer.manifest import Manifest, read_manifest, read_previous_manifest, write_manifest
-from indexer.models import IngestRun, Paper, PaperKeywords
+from indexer.models import Paper, PaperKeywords
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -503,44 +502,26 @@ def _write_keywords(engine: Engine, rows: list[tuple[str, str, str]], *, replace
 
 
 def _start_run(engine: Engine) -> int:
-    with engine.begin() as conn:
-        res = conn.execute(
-            insert(IngestRun).values(kind="build", source="", started_at=datetime.now(UTC).replace(tzinfo=None), status="running", errors=[])
-        )
-        key = res.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+    from indexer.ingest.runs import start_run
+
+    return start_run(engine, "build", "")
 
 
 def _fail_run(engine: Engine, run_id: int) -> None:
-    from sqlalchemy import update
+    from indexer.ingest.runs import finish_run
+    from indexer.store import UpsertCounts
 
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                update(IngestRun).where(IngestRun.id == run_id)
-                .values(finished_at=datetime.now(UTC).replace(tzinfo=None), status="failed")
-            )
-    except Exception:  # the database itself may be what failed; the run stays "running"
-        log.exception("could not record the failed build")
+    finish_run(engine, run_id, UpsertCounts(), "failed", best_effort=True)
 
 
 def _finish_run(engine: Engine, run_id: int, report: BuildReport) -> None:
-    from sqlalchemy import update
+    """A build's row: ``inserted`` = papers indexed, ``updated`` = keyword sets written,
+    ``skipped`` = papers removed (the columns an ingest run fills with its counts)."""
+    from indexer.ingest.runs import finish_run
+    from indexer.store import UpsertCounts
 
-    with engine.begin() as conn:
-        conn.execute(
-            update(IngestRun)
-            .where(IngestRun.id == run_id)
-            .values(
-                finished_at=datetime.now(UTC).replace(tzinfo=None),
-                status="ok",
-                inserted=report.indexed,
-                updated=report.keywords,
-                skipped=report.removed,
-                message=report.summary(),
-            )
-        )
+    counts = UpsertCounts(inserted=report.indexed, updated=report.keywords, skipped=report.removed)
+    finish_run(engine, run_id, counts, "ok", report.summary())
 
 
 def max_seq(engine: Engine) -> int:

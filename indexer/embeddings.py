@@ -27,7 +27,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -176,6 +176,7 @@ class FakeEmbedder:
     Texts sharing words are near each other; nothing is downloaded or learned."""
 
     name = FAKE
+    CACHE_TERMS = 200_000  # term vectors kept (≈ 0.3 GB at 384-d); recomputed after a clear
 
     def __init__(self, dim: int = 384):
         from indexer.tokenizer import default_tokenizer
@@ -187,6 +188,8 @@ class FakeEmbedder:
     def _term(self, term: str) -> np.ndarray:
         v = self._cache.get(term)
         if v is None:
+            if len(self._cache) >= self.CACHE_TERMS:  # a 1M-paper bench meets millions of terms
+                self._cache.clear()
             seed = int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little")
             v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
             self._cache[term] = v
@@ -284,6 +287,7 @@ class EmbeddingStore:
         self._chunks = 0  # checkpoint chunk files written since the last save
         self._dirty = False  # changed since the version we loaded or saved
         self._info: dict[str, Any] | None = None  # that version's manifest entry
+        self.readonly = False  # loaded for serving: no hashes kept, graph memory-mapped
 
     # -- contents ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -305,8 +309,23 @@ class EmbeddingStore:
             self._pending = []
         return self._matrix
 
+    def share_ids(self, other: EmbeddingStore) -> bool:
+        """Use ``other``'s id list and id→row map when they hold the same ids in the same
+        order (both spaces built over the same papers): at 1M papers each copy is about
+        0.15 GB of Python objects per worker. Read-only stores only, which never change
+        them."""
+        if not (self.readonly and other.readonly) or self.ids is other.ids or self.ids != other.ids:
+            return False
+        self.ids, self._row = other.ids, other._row
+        return True
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise RuntimeError(f"embedding store {self.model_name} was loaded read-only (for serving)")
+
     def missing(self, items: Iterable[tuple[str, str]]) -> list[str]:
         """Ids whose vector is absent or was computed from different content."""
+        self._writable()
         out = []
         for pid, h in items:
             row = self._row.get(pid)
@@ -316,6 +335,7 @@ class EmbeddingStore:
 
     def add(self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray) -> None:
         """Insert or replace vectors (rows are normalised on the way in)."""
+        self._writable()
         vectors = _normalise(vectors) if len(ids) else np.zeros((0, self.dim), dtype=np.float32)
         if len(ids) != len(hashes) or len(ids) != len(vectors):
             raise ValueError("ids, hashes and vectors must have the same length")
@@ -364,6 +384,7 @@ class EmbeddingStore:
             log.warning("incremental ANN update failed (%s); rebuilding", e)
 
     def remove(self, ids: Iterable[str]) -> int:
+        self._writable()
         drop = {self._row[i] for i in ids if i in self._row}
         if not drop:
             return 0
@@ -429,6 +450,7 @@ class EmbeddingStore:
         ``KEEP_VERSIONS`` and checkpoint chunks are removed afterwards. Nothing changed
         since the last load/save: no new version, the same entry is returned (so a
         build with no changes publishes nothing)."""
+        self._writable()
         if not self._dirty and self._info is not None and self.version > 0:
             return dict(self._info)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -471,6 +493,7 @@ class EmbeddingStore:
     def checkpoint(self, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray) -> None:
         """Persist just these rows as an append-only chunk (cheap; no full rewrite).
         ``load()`` without a manifest entry replays chunks, so a killed build resumes."""
+        self._writable()
         self.dir.mkdir(parents=True, exist_ok=True)
         existing = [int(m.group(1)) for p in self.dir.iterdir() if (m := _CHUNK_RE.match(p.name))]
         n = max(existing, default=0) + 1
@@ -484,10 +507,18 @@ class EmbeddingStore:
         _atomic_write(path, lambda f: np.savez(f, **payload))
         self._chunks += 1
 
-    def load(self, info: dict[str, Any] | None = None) -> EmbeddingStore:
+    def load(self, info: dict[str, Any] | None = None, readonly: bool = False) -> EmbeddingStore:
         """Load a version. With ``info`` (the manifest entry) exactly that version,
         checksums verified; without it the latest saved version plus any checkpoint
-        chunks (the builder's resume path). An empty directory gives an empty store."""
+        chunks (the builder's resume path). An empty directory gives an empty store.
+
+        ``readonly`` (the service): search, similar and vector only. The content hashes
+        (what the builder compares) are not kept and the ANN graph is memory-mapped, so
+        several workers share one copy of it; at 1M papers this is most of a worker's
+        memory."""
+        if readonly and info is None:
+            raise ValueError("a read-only store loads a published version (pass its manifest entry)")
+        self.readonly = readonly
         self.ids, self.hashes, self._row = [], [], {}
         self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._pending, self._index, self.version = [], None, 0
@@ -525,8 +556,11 @@ class EmbeddingStore:
             # With an ANN graph the matrix is only read row by row (re-scoring, vector()):
             # map it copy-on-write instead of reading it, so a 1M-row store (1.5 GB) costs
             # the rows queries touch, not the whole file, in resident memory.
+            # Serving (read-only) maps it read-only even without a graph: exact search reads
+            # every row, and the pages are then the page cache's, shared by the workers.
             ann = any(n.startswith("ann-") for n in files)
-            matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode="c" if ann else None)
+            mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
+            matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
             meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
@@ -534,7 +568,8 @@ class EmbeddingStore:
             raise IndexUnavailable(f"embedding store holds {meta.get('model')!r} vectors, expected {self.model_name!r}")
         if len(meta["ids"]) != matrix.shape[0] or len(meta["hashes"]) != matrix.shape[0]:
             raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
-        self.ids, self.hashes = list(meta["ids"]), list(meta["hashes"])
+        self.ids, self.hashes = list(meta["ids"]), [] if self.readonly else list(meta["hashes"])
+        del meta
         self._row = {pid: r for r, pid in enumerate(self.ids)}
         if not (isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous):
             matrix = np.ascontiguousarray(matrix, dtype=np.float32)
@@ -543,7 +578,7 @@ class EmbeddingStore:
         ann_name = next((n for n in files if n.startswith("ann-")), None)
         if ann_name:
             try:
-                self._index = HNSWIndex.load(self.dir / ann_name, self._matrix)
+                self._index = HNSWIndex.load(self.dir / ann_name, self._matrix, view=self.readonly)
             except (OSError, ValueError, RuntimeError) as e:
                 log.warning("ANN index for %s unusable (%s); rebuilding in memory", self.model_name, e)
                 self._index = None

@@ -160,13 +160,16 @@ class SearchEngine:
                 from indexer.embeddings import EmbeddingStore
 
                 store = EmbeddingStore(embeddings_path(self.settings, model), model)
-                store.load(info)
+                store.load(info, readonly=True)
                 stores[model] = store
             except IndexUnavailable as e:
                 old = self._state.stores.get(model) if self._state else None
                 log.error("embeddings for %s refused (%s); %s", model, e, "keeping the loaded version" if old else "dense search off")
                 if old is not None:
                     stores[model] = old
+        loaded = list(stores.values())
+        for i, store in enumerate(loaded):  # one id list for spaces over the same papers
+            any(store.share_ids(first) for first in loaded[:i])
         if self._state is not None:
             bm25 = self._state.bm25
             bm25.reload()

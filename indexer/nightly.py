@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, inspect, select, update
+from sqlalchemy import Engine, inspect, select, update
 from sqlalchemy.exc import OperationalError
 
 from indexer.errors import PapersError, StorageError
@@ -319,40 +319,18 @@ def _close_interrupted_runs(engine: Engine) -> None:
 
 
 def _start_run(engine: Engine, report: NightlyReport) -> int:
-    with engine.begin() as conn:
-        res = conn.execute(
-            insert(IngestRun).values(
-                kind=RUN_KIND,
-                source=f"{harvest_source(report.set_spec)} {report.from_date.isoformat()}..{report.until_date.isoformat()}",
-                started_at=_now(),
-                status="running",
-                errors=[],
-            )
-        )
-        key = res.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+    from indexer.ingest.runs import start_run
+
+    window = f"{report.from_date.isoformat()}..{report.until_date.isoformat()}"
+    return start_run(engine, RUN_KIND, f"{harvest_source(report.set_spec)} {window}")
 
 
 def _finish_run(engine: Engine, report: NightlyReport, *, status: str, message: str) -> None:
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                update(IngestRun)
-                .where(IngestRun.id == report.run_id)
-                .values(
-                    finished_at=_now(),
-                    status=status,
-                    inserted=report.inserted,
-                    updated=report.updated,
-                    unchanged=report.unchanged,
-                    skipped=report.skipped,
-                    errors=report.errors,
-                    message=message,
-                )
-            )
-    except (OSError, OperationalError) as e:  # e.g. disk full: the original error matters more
-        log.error("event=run_record_failed run=%s error=%s", report.run_id, e)
+    from indexer.ingest.runs import finish_run
+
+    assert report.run_id is not None
+    # best effort on success too: a run whose data is published must not fail on its log row
+    finish_run(engine, report.run_id, report, status, message, best_effort=True)
 
 
 @dataclass

@@ -6,7 +6,11 @@ Session-scoped: built once per test process.
 
 from __future__ import annotations
 
+import gzip
+import itertools
+import json
 import os
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -31,6 +35,22 @@ def make_settings(data_dir: Path, **overrides):
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def sample_records(n: int, skip: int = 0) -> list:
+    """Papers ``skip .. skip+n`` of the bundled real sample as PaperRecords."""
+    from indexer.records import PaperRecord
+
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in itertools.islice(f, skip, skip + n)]
+    return [
+        PaperRecord(
+            id=r["id"], title=r["title"], abstract=r["abstract"], authors=r["authors"],
+            categories=r["categories"], published=date.fromisoformat(r["published"]),
+            updated=date.fromisoformat(r["updated"]) if r.get("updated") else None,
+        )
+        for r in rows
+    ]
 
 
 @pytest.fixture(scope="session")

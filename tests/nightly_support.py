@@ -7,38 +7,18 @@ the state a nightly leaves behind (DB ids and hashes, manifest, runs).
 
 from __future__ import annotations
 
-import gzip
-import itertools
-import json
 import os
 import re
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from tests.arxiv_standin import ARXIV
-from tests.conftest import SAMPLE, make_settings
+from tests.conftest import SAMPLE, make_settings, sample_records  # noqa: F401 - re-exported
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def sample_records(n: int, skip: int = 0):
-    """The first ``n`` real papers of the bundled sample as PaperRecords."""
-    from indexer.records import PaperRecord
-
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in itertools.islice(f, skip, skip + n)]
-    return [
-        PaperRecord(
-            id=r["id"], title=r["title"], abstract=r["abstract"], authors=r["authors"],
-            categories=r["categories"], published=date.fromisoformat(r["published"]),
-            updated=date.fromisoformat(r["updated"]) if r.get("updated") else None,
-        )
-        for r in rows
-    ]
 
 
 def recorded_oai_ids() -> set[str]:

@@ -15,8 +15,6 @@ import pytest
 
 from tests.conftest import SAMPLE, make_settings
 
-pytest.importorskip("indexer.ingest.jsonl", reason="indexer.ingest.jsonl (issue #3, builds the sample) not there yet")
-
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
@@ -235,7 +233,6 @@ def test_bibtex(app_client):
 
 
 def test_on_demand_fetch_of_an_unknown_id(tmp_path):
-    pytest.importorskip("indexer.ingest.arxiv_api", reason="indexer.ingest.arxiv_api (issue #3) not there yet")
     from fastapi.testclient import TestClient
 
     from service.app import create_app

@@ -21,7 +21,6 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
     pytest.skip("Debian chromium + chromium-driver not installed (apt-get install chromium chromium-driver)", allow_module_level=True)
 pytest.importorskip("selenium", reason="selenium is a dev dependency")
-pytest.importorskip("indexer.ingest.jsonl", reason="indexer.ingest.jsonl (issue #3, builds the sample) not there yet")
 
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import itertools
-import json
 from datetime import date
 
 import pytest
@@ -12,28 +9,14 @@ import pytest
 from indexer.build import build
 from indexer.db import open_database
 from indexer.engine import SearchEngine
-from indexer.records import PaperRecord
 from indexer.store import upsert_papers
-from tests.conftest import SAMPLE, make_settings
-
-
-def _records(n: int) -> list[PaperRecord]:
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in itertools.islice(f, n)]
-    return [
-        PaperRecord(
-            id=r["id"], title=r["title"], abstract=r["abstract"], authors=r["authors"],
-            categories=r["categories"], published=date.fromisoformat(r["published"]),
-            updated=date.fromisoformat(r["updated"]) if r["updated"] else None,
-        )
-        for r in rows
-    ]
+from tests.conftest import make_settings, sample_records
 
 
 @pytest.fixture()
 def small(tmp_path):
     settings = make_settings(tmp_path)
-    recs = _records(300)
+    recs = sample_records(300)
     upsert_papers(open_database(settings), recs)
     report = build(settings, embeddings=True, progress=False)
     return settings, recs, report
@@ -77,7 +60,7 @@ def test_withdrawn_paper_leaves_the_index(small):
     report = build(settings, embeddings=True, progress=False)
     assert report.removed == 1 and report.docs == 299
     eng = SearchEngine.open(settings)
-    assert gone.id not in [h.id for h in eng.search(_records(4)[3].title, mode="hybrid").hits]
+    assert gone.id not in [h.id for h in eng.search(sample_records(4)[3].title, mode="hybrid").hits]
 
 
 def test_corrupt_manifest_keeps_previous_version(small):
@@ -108,7 +91,7 @@ def test_full_build_keywords_pool_and_counted_frequencies(tmp_path, monkeypatch)
     from indexer.bm25 import BM25Index
     from indexer.keywords import DocFreqs, KeywordExtractor
 
-    recs = _records(400)
+    recs = sample_records(400)
     recs[5].withdrawn = True
     inline = make_settings(tmp_path / "inline")
     upsert_papers(open_database(inline), recs)

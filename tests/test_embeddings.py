@@ -164,6 +164,41 @@ def test_ann_path_is_saved_and_verified(tmp_path, papers):
     assert pid not in [d for d, _ in loaded.similar(pid, 10)]
 
 
+def test_serving_load_is_read_only_shares_the_graph_and_answers_the_same(tmp_path, papers):
+    """The service loads stores read-only: the graph file is memory-mapped (a view every
+    worker shares through the page cache), the vectors too, the builder's hashes are not
+    kept, and any write is refused; answers equal a writable load's."""
+    store = EmbeddingStore(tmp_path, "fake", ann_threshold=100)
+    embed_papers(store, get_embedder("fake"), _items(papers[:150]), progress=False)
+    info = store.save()
+    full = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info)
+    served = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info, readonly=True)
+    assert served.index.kind == "hnsw" and full.index.kind == "hnsw"
+    # a view owns almost no memory of its own (the graph stays in the mapped file)
+    assert served.index.index.memory_usage < full.index.index.memory_usage / 10
+    with pytest.raises(RuntimeError, match="immutable"):
+        served.index.index.add(np.array([10_000], dtype=np.uint64), np.ones((1, served.dim), dtype=np.float32))
+    assert isinstance(served.matrix, np.memmap) and not served.matrix.flags.writeable
+    assert served.hashes == [] and len(full.hashes) == 150
+    for pid in (papers[4]["id"], papers[77]["id"]):
+        assert served.similar(pid, 10) == full.similar(pid, 10)
+        assert served.search(full.vector(pid), 5, exclude=[pid]) == full.search(full.vector(pid), 5, exclude=[pid])
+    for write in (lambda: served.add(["x"], ["h"], np.ones((1, served.dim))), lambda: served.remove([papers[0]["id"]]),
+                  served.save, lambda: served.missing([("x", "h")])):
+        with pytest.raises(RuntimeError, match="read-only"):
+            write()
+    with pytest.raises(ValueError, match="published version"):
+        EmbeddingStore(tmp_path, "fake").load(readonly=True)
+    twin = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info, readonly=True)
+    assert twin.share_ids(served) and twin.ids is served.ids and twin.similar(papers[4]["id"], 10) == full.similar(papers[4]["id"], 10)
+    assert not full.share_ids(served)  # a writable store keeps its own
+    small = EmbeddingStore(tmp_path / "exact", "fake")  # below the ANN threshold: exact search, mapped too
+    embed_papers(small, get_embedder("fake"), _items(papers[:20]), progress=False)
+    exact = EmbeddingStore(tmp_path / "exact", "fake").load(small.save(), readonly=True)
+    assert exact.index.kind == "exact" and isinstance(exact.matrix, np.memmap)
+    assert exact.similar(papers[3]["id"], 5) == small.similar(papers[3]["id"], 5)
+
+
 def test_save_without_changes_publishes_no_new_version(tmp_path, papers):
     store = EmbeddingStore(tmp_path, "fake")
     embed_papers(store, get_embedder("fake"), _items(papers[:10]), progress=False)

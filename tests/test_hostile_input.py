@@ -47,8 +47,7 @@ SQL_HTML = [
 @pytest.fixture(scope="module")
 def app_env(request):
     """(service.app module, settings of the built 8k sample, its SearchEngine)."""
-    app_mod = pytest.importorskip("service.app", reason="service.app (web service issue) not there yet")
-    pytest.importorskip("indexer.ingest.jsonl", reason="indexer.ingest.jsonl (issue #3) not there yet")
+    from service import app as app_mod
     return app_mod, request.getfixturevalue("built_settings"), request.getfixturevalue("search_engine")
 
 
@@ -285,10 +284,10 @@ def test_unusable_data_dir_in_the_library(tmp_path):
 
 
 def test_unusable_data_dir_in_the_service(tmp_path):
-    app_mod = pytest.importorskip("service.app", reason="service.app (web service issue) not there yet")
     from fastapi.testclient import TestClient
 
     from indexer.errors import PapersError
+    from service import app as app_mod
 
     settings = _blocked_settings(tmp_path)
     try:
@@ -304,8 +303,6 @@ def test_unusable_data_dir_in_the_service(tmp_path):
 
 @pytest.mark.skipif(not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found")
 def test_disk_full_while_publishing_loses_nothing(tmp_path, monkeypatch):
-    pytest.importorskip("indexer.ingest.oai", reason="indexer.ingest.oai (issue #3) not there yet")
-    pytest.importorskip("indexer.store", reason="indexer.store (issue #3) not there yet")
     import indexer.manifest as manifest_mod
     from indexer.errors import StorageError
     from indexer.nightly import nightly

@@ -31,9 +31,6 @@ from tests.arxiv_standin import ArxivStandin, shared_available
 pytestmark = pytest.mark.skipif(
     not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found"
 )
-pytest.importorskip("service.app", reason="service.app (web service issue) not there yet")
-pytest.importorskip("indexer.ingest.oai", reason="indexer.ingest.oai (issue #3) not there yet")
-pytest.importorskip("indexer.store", reason="indexer.store (issue #3) not there yet")
 
 import httpx  # noqa: E402
 

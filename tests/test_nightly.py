@@ -240,8 +240,9 @@ def test_upstream_failure_is_recorded_and_index_kept(tmp_path):
 @needs_ingest
 @needs_shared
 def test_api_stats_shows_the_nightly_run(tmp_path, standin):
-    app_mod = pytest.importorskip("service.app", reason="service.app (web service issue) not there yet")
     from fastapi.testclient import TestClient
+
+    from service import app as app_mod
 
     settings = _settings_for(standin, base_settings(tmp_path / "d", n=30))
     nightly(settings, from_date=OLD, set_spec="cs", sleep=Sleeps())
@@ -264,7 +265,6 @@ def test_build_cli_prints_one_summary_line(tmp_path):
 @needs_store
 @needs_shared
 def test_backfill_kaggle_ingests_then_builds(tmp_path, shared_data):
-    pytest.importorskip("indexer.ingest.kaggle", reason="indexer.ingest.kaggle (issue #3) not there yet")
     settings = fresh_settings(tmp_path / "d")
     snapshot = str(shared_data / "arxiv" / "kaggle_sample.jsonl")
     proc = run_papers(settings, "backfill", "kaggle", snapshot, "--no-embeddings", "--json")

@@ -31,8 +31,6 @@ from tests.arxiv_standin import ArxivStandin, shared_available
 pytestmark = pytest.mark.skipif(
     not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found"
 )
-pytest.importorskip("indexer.ingest.oai", reason="indexer.ingest.oai (harvest_oai, issue #3) not there yet")
-pytest.importorskip("indexer.store", reason="indexer.store (upsert_papers, issue #3) not there yet")
 
 from indexer.engine import SearchEngine  # noqa: E402
 from tests.nightly_support import (  # noqa: E402

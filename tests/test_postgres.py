@@ -22,8 +22,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pg_server import find_pg_bin, start_server  # noqa: E402
 
+from tests.conftest import SAMPLE, sample_records  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "indexer" / "data" / "sample-papers.jsonl.gz"
 
 pytestmark = pytest.mark.skipif(
     find_pg_bin() is None,
@@ -62,28 +63,6 @@ def _papers(pg_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProc
     return subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-def _records(n: int):
-    import gzip
-    from datetime import date
-
-    from indexer.records import PaperRecord
-
-    out = []
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            r = json.loads(line)
-            out.append(
-                PaperRecord(
-                    id=r["id"], title=r["title"], abstract=r["abstract"], authors=r["authors"],
-                    categories=r["categories"], published=date.fromisoformat(r["published"]),
-                    updated=date.fromisoformat(r["updated"]) if r.get("updated") else None,
-                )
-            )
-            if len(out) >= n:
-                break
-    return out
-
-
 def test_migrate_cli_creates_schema_at_head_and_is_idempotent(pg_url, tmp_path):
     import sqlalchemy as sa
 
@@ -119,7 +98,7 @@ def test_upsert_is_idempotent_and_versions_update(pg_url, tmp_path):
     engine = make_engine(pg_url)
     try:
         upgrade(engine)
-        recs = _records(600)
+        recs = sample_records(600)
         first = upsert_papers(engine, recs, batch_size=250)
         assert first.inserted == 600 and first.updated == 0 and not first.errors
         with engine.connect() as conn:
@@ -127,13 +106,13 @@ def test_upsert_is_idempotent_and_versions_update(pg_url, tmp_path):
             n_cats = conn.execute(sa.select(sa.func.count()).select_from(PaperCategory)).scalar_one()
         assert n_cats >= 600
 
-        again = upsert_papers(engine, _records(600), batch_size=250)
+        again = upsert_papers(engine, sample_records(600), batch_size=250)
         assert again.inserted == 0 and again.updated == 0 and again.unchanged == 600
         with engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.max(Paper.seq))).scalar_one() == seq1
             assert conn.execute(sa.select(sa.func.count()).select_from(Paper)).scalar_one() == 600
 
-        changed = replace(_records(1)[0], title="A revised title for the PostgreSQL test", versions=2)
+        changed = replace(sample_records(1)[0], title="A revised title for the PostgreSQL test", versions=2)
         res = upsert_papers(engine, [changed])
         assert res.updated == 1 and res.inserted == 0
         with engine.connect() as conn:

@@ -13,13 +13,11 @@ from __future__ import annotations
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a dev dependency")
-app_module = pytest.importorskip("service.app", reason="service.app (web service issue) not there yet")
-pytest.importorskip("indexer.ingest.jsonl", reason="indexer.ingest.jsonl (issue #3, builds the sample) not there yet")
-
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
+from service import app as app_module  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 8}

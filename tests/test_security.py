@@ -17,8 +17,6 @@ import pytest
 
 from tests.conftest import SAMPLE, make_settings
 
-pytest.importorskip("indexer.ingest.jsonl", reason="indexer.ingest.jsonl (issue #3) not there yet")
-
 SCRIPT = "<script>alert('xss-title')</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 HOSTILE = [

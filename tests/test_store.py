@@ -10,9 +10,7 @@ same upsert on a real PostgreSQL server when one can be started.
 from __future__ import annotations
 
 import copy
-import gzip
 import hashlib
-import itertools
 import json
 from datetime import date
 from pathlib import Path
@@ -23,20 +21,7 @@ from sqlalchemy import select
 from indexer.models import Paper, PaperCategory
 from indexer.records import PaperRecord
 from indexer.store import content_hash, database_stats, open_database, upsert_papers
-from tests.conftest import SAMPLE, make_settings
-
-
-def sample_records(n: int, skip: int = 0) -> list[PaperRecord]:
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in itertools.islice(f, skip, skip + n)]
-    return [
-        PaperRecord(
-            id=r["id"], title=r["title"], abstract=r["abstract"], authors=r["authors"],
-            categories=r["categories"], published=date.fromisoformat(r["published"]),
-            updated=date.fromisoformat(r["updated"]) if r["updated"] else None,
-        )
-        for r in rows
-    ]
+from tests.conftest import make_settings, sample_records
 
 
 @pytest.fixture()

@@ -18,8 +18,6 @@ import pytest
 
 from tests.conftest import SAMPLE
 
-pytest.importorskip("indexer.ingest.jsonl", reason="indexer.ingest.jsonl (issue #3, builds the sample) not there yet")
-
 HTML = {"accept": "text/html"}
 STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
 

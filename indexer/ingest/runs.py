@@ -1,4 +1,5 @@
-"""``ingest_runs`` bookkeeping: one row per run (start, end, status, counts, errors).
+"""``ingest_runs`` bookkeeping: one row per run (start, end, status, counts, errors) for
+every kind of run — file imports, harvests, builds and nightly runs.
 
 Why a separate transaction from the data: the row says "running" from the start, so a
 killed process leaves evidence an operator (and ``papers stats``) can see.
@@ -6,16 +7,20 @@ killed process leaves evidence an operator (and ``papers stats``) can see.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.models import IngestRun
 from indexer.store import MAX_ERRORS, UpsertCounts
+
+log = logging.getLogger(__name__)
 
 
 def now() -> datetime:
@@ -62,17 +67,40 @@ def start_run(engine: Engine, kind: str, source: str) -> int:
         return int(key[0])
 
 
-def finish_run(engine: Engine, run_id: int, counts: UpsertCounts, status: str, message: str | None = None) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            update(IngestRun)
-            .where(IngestRun.id == run_id)
-            .values(
-                finished_at=now(), status=status, inserted=counts.inserted, updated=counts.updated,
-                unchanged=counts.unchanged, skipped=counts.skipped, errors=list(counts.errors[:MAX_ERRORS]),
-                message=message,
+class RunCounts(Protocol):
+    """What a run reports into its row: an ingest's counts, or a nightly run's."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    skipped: int
+    errors: list[str]
+
+
+def finish_run(engine: Engine, run_id: int, counts: RunCounts, status: str, message: str | None = None,
+               *, best_effort: bool = False) -> None:
+    """Close run ``run_id`` with ``status`` and its counts.
+
+    ``best_effort``: the run is ending because something failed, perhaps the database or
+    the disk itself; a row that cannot be written is logged instead of raised, so the
+    original error is the one the caller sees (the row then stays "running", and the next
+    nightly run marks it interrupted).
+    """
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(IngestRun)
+                .where(IngestRun.id == run_id)
+                .values(
+                    finished_at=now(), status=status, inserted=counts.inserted, updated=counts.updated,
+                    unchanged=counts.unchanged, skipped=counts.skipped, errors=list(counts.errors[:MAX_ERRORS]),
+                    message=message,
+                )
             )
-        )
+    except (OSError, SQLAlchemyError) as e:
+        if not best_effort:
+            raise
+        log.error("event=run_record_failed run=%s error=%s", run_id, e)
 
 
 @contextmanager
@@ -83,10 +111,7 @@ def recorded_run(engine: Engine, report: IngestReport) -> Iterator[IngestReport]
         yield report
     except BaseException as e:
         report.status = "failed"
-        try:
-            finish_run(engine, report.run_id, report, "failed", f"{type(e).__name__}: {e}"[:2000])
-        except Exception:  # noqa: BLE001 - the original error matters more
-            pass
+        finish_run(engine, report.run_id, report, "failed", f"{type(e).__name__}: {e}"[:2000], best_effort=True)
         raise
     report.status = "ok"
     finish_run(engine, report.run_id, report, "ok", report.summary())
