@@ -149,6 +149,7 @@ def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client:
             time.sleep(1.0)
             out["rss_idle_after_warmup_mb"] = tree_rss_mb(proc.pid)
             out["pss_idle_after_warmup_mb"] = tree_pss_mb(proc.pid)
+            out["memory_idle_after_warmup"] = tree_memory_mb(proc.pid)
             out["rss_per_process_mb"] = [vm_rss_mb(p) for p in tree_pids(proc.pid)]
             if measure_page:
                 out["page_load"] = page_bytes(base)
@@ -181,6 +182,7 @@ def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client:
             "client": "benchmarks/loadgen.py: one process, asyncio keep-alive connections",
         }
         out["rss_after_load_mb"] = tree_rss_mb(proc.pid)
+        out["memory_after_load"] = tree_memory_mb(proc.pid)
         return out
     finally:
         Served.stop(proc, log)
@@ -239,6 +241,25 @@ def tree_cpu_s(pid: int) -> float:
 def tree_rss_mb(pid: int) -> float | None:
     vals = [v for v in (vm_rss_mb(p) for p in tree_pids(pid)) if v is not None]
     return round(sum(vals), 1) if vals else None
+
+
+def tree_memory_mb(pid: int) -> dict[str, float]:
+    """The tree's memory split: anonymous (the processes' own heaps: Python objects, model
+    weights, allocator) vs file-backed (mapped index files, shared libraries, model files:
+    page cache, shared between workers and reclaimable when clean), as RSS and as PSS."""
+    keys = {"RssAnon:": "rss_anon_mb", "RssFile:": "rss_file_mb"}
+    rollup = {"Pss_Anon:": "pss_anon_mb", "Pss_File:": "pss_file_mb"}
+    out = dict.fromkeys([*keys.values(), *rollup.values()], 0.0)
+    for p in tree_pids(pid):
+        for path, names in ((f"/proc/{p}/status", keys), (f"/proc/{p}/smaps_rollup", rollup)):
+            try:
+                for line in Path(path).read_text().splitlines():
+                    parts = line.split()
+                    if parts and parts[0] in names:
+                        out[names[parts[0]]] += int(parts[1]) / 1024.0
+            except OSError:
+                continue
+    return {k: round(v, 1) for k, v in out.items()}
 
 
 def tree_pss_mb(pid: int) -> float | None:

@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from indexer.errors import IndexUnavailable, InvalidInput
-from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, build_index
+from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, RowFile, build_index
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
 # offline requirement of the product, not configuration, hence setdefault here.
@@ -560,7 +560,11 @@ class EmbeddingStore:
             # every row, and the pages are then the page cache's, shared by the workers.
             ann = any(n.startswith("ann-") for n in files)
             mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
-            matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
+            matrix: np.ndarray | RowFile
+            if self.readonly and ann:  # graph search re-scores a few rows: read them, do not map
+                matrix = RowFile(self.dir / vec_name)
+            else:
+                matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
             meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
@@ -571,9 +575,11 @@ class EmbeddingStore:
         self.ids, self.hashes = list(meta["ids"]), [] if self.readonly else list(meta["hashes"])
         del meta
         self._row = {pid: r for r, pid in enumerate(self.ids)}
-        if not (isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous):
+        if not isinstance(matrix, RowFile) and not (
+            isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous
+        ):
             matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-        self._matrix = matrix
+        self._matrix = matrix  # type: ignore[assignment]  # a RowFile answers the reads a served store makes
         self.version = version
         ann_name = next((n for n in files if n.startswith("ann-")), None)
         if ann_name:
@@ -582,6 +588,8 @@ class EmbeddingStore:
             except (OSError, ValueError, RuntimeError) as e:
                 log.warning("ANN index for %s unusable (%s); rebuilding in memory", self.model_name, e)
                 self._index = None
+                if isinstance(self._matrix, RowFile):  # the rebuilt graph needs every row
+                    self._matrix = self._matrix.read_all()
 
     def _replay_chunks(self) -> None:
         if not self.dir.is_dir():

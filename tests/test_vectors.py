@@ -4,6 +4,7 @@ the ANN threshold) must agree with it (recall@10 ≥ 0.95) on clustered unit vec
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from indexer.vectors import ExactIndex, HNSWIndex, build_index, top_k
 
@@ -103,3 +104,27 @@ def test_exact_search_limits_blas_threads_only_for_the_query():
     m = _clustered(1000)
     assert ExactIndex(m).search(m[3], 1)[0][0] == 3
     assert blas_threads() == before  # restored after the query
+
+
+def test_row_file_reads_the_rows_of_a_saved_matrix(tmp_path):
+    """What a served store with a graph re-scores from: the same numbers as the array,
+    row by row or by a list of rows, and clear errors past the end or on a cut file."""
+    from indexer.vectors import RowFile
+
+    m = np.random.default_rng(3).standard_normal((50, 12)).astype(np.float32)
+    np.save(tmp_path / "v.npy", m)
+    rf = RowFile(tmp_path / "v.npy")
+    assert rf.shape == (50, 12) and len(rf) == 50
+    assert np.array_equal(rf[7], m[7])
+    rows = np.array([49, 0, 7, 7])
+    assert np.array_equal(rf[rows], m[rows])
+    assert np.array_equal(rf.read_all(), m)
+    with pytest.raises(IndexError):
+        rf[50]
+    np.save(tmp_path / "d.npy", m.astype(np.float64))
+    with pytest.raises(ValueError, match="float32"):
+        RowFile(tmp_path / "d.npy")
+    data = (tmp_path / "v.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) - 100])
+    with pytest.raises(OSError, match="short read"):
+        RowFile(tmp_path / "cut.npy")[49]
