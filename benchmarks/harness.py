@@ -93,7 +93,10 @@ class Run:
     @property
     def models(self) -> tuple[str, str]:
         """(main, multilingual) embedding models the engine and the server run with."""
-        return ("all-MiniLM-L6-v2", "use-multilingual") if self.plan.synthetic_models else ("fake", "")
+        from benchmarks.steps import SHIPPED_MODELS
+
+        main, multi = SHIPPED_MODELS
+        return (main, multi) if self.plan.synthetic_models else ("fake", "")
 
     def settings(self):
         from indexer.settings import Settings

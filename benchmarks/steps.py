@@ -121,7 +121,8 @@ def step_ingest_baseline(a: dict) -> dict:
     return {"rows": n, "seconds": round(sec, 2), "rows_per_s": round(n / sec, 1), "peak_rss_mb": peak_rss_mb()}
 
 
-# the shipped models and their dimensions: the synthetic stores carry their names
+# the shipped (main, multilingual) models and their dimensions: the synthetic stores
+# carry their names (the defaults of PAPERS_EMBEDDING_MODEL / PAPERS_MULTILINGUAL_MODEL)
 SHIPPED_MODELS = {"all-MiniLM-L6-v2": 384, "use-multilingual": 512}
 
 
@@ -155,7 +156,8 @@ def step_build(a: dict) -> dict:
 
     if a.get("synthetic"):
         _synthetic_embedders()
-        settings = _settings(a["data_dir"], embedding_model="all-MiniLM-L6-v2", multilingual_model="use-multilingual")
+        main, multi = SHIPPED_MODELS
+        settings = _settings(a["data_dir"], embedding_model=main, multilingual_model=multi)
     else:
         settings = _settings(a["data_dir"])
     t0 = time.perf_counter()

@@ -553,17 +553,19 @@ class EmbeddingStore:
         if not vec_name or not ids_name:
             raise IndexUnavailable(f"embedding store entry for {self.model_name} names no vectors/ids files")
         try:
-            # With an ANN graph the matrix is only read row by row (re-scoring, vector()):
-            # map it copy-on-write instead of reading it, so a 1M-row store (1.5 GB) costs
-            # the rows queries touch, not the whole file, in resident memory.
-            # Serving (read-only) maps it read-only even without a graph: exact search reads
-            # every row, and the pages are then the page cache's, shared by the workers.
+            # How the vectors are held depends on who reads them and how:
+            # - serving with a graph re-scores a few hundred rows a search: read just those
+            #   rows (RowFile, pread); a mapping would grow by 64 KB per touched row;
+            # - serving without a graph (exact search) reads every row: map it read-only,
+            #   so the pages are the page cache's, shared by the workers;
+            # - the builder with a graph reads row by row and may append: map copy-on-write;
+            #   without a graph it reads everything: load it.
             ann = any(n.startswith("ann-") for n in files)
-            mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
             matrix: np.ndarray | RowFile
-            if self.readonly and ann:  # graph search re-scores a few rows: read them, do not map
+            if self.readonly and ann:
                 matrix = RowFile(self.dir / vec_name)
             else:
+                mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
                 matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
             meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:

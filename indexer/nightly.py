@@ -113,10 +113,6 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def harvest_source(set_spec: str) -> str:
     """The harvest_state key of an OAI-PMH set (``oai:cs``)."""
     return f"oai:{set_spec}"
@@ -310,11 +306,13 @@ def _dry_run(settings: Settings, set_spec: str, from_date: date | None) -> Night
 
 def _close_interrupted_runs(engine: Engine) -> None:
     """Runs left 'running' by a killed process: we hold the lock, so none is alive."""
+    from indexer.ingest.runs import now
+
     with engine.begin() as conn:
         conn.execute(
             update(IngestRun)
             .where(IngestRun.kind == RUN_KIND, IngestRun.status == "running")
-            .values(status="interrupted", finished_at=_now(), message="process ended before finishing; resumed by a later run")
+            .values(status="interrupted", finished_at=now(), message="process ended before finishing; resumed by a later run")
         )
 
 
