@@ -49,6 +49,12 @@ BULK_THREADS = 2
 FLAT_EXCLUDE_MAX = 100  # search_terms: up to this many excluded ids are filtered after the search
 AUTHOR_SEP = "|"
 SORTS = ("relevance", "date")
+# Equal BM25 scores are common (same length, same counts); tantivy orders them by segment
+# and doc number, which differ between a bulk build and incremental upserts of the same
+# papers. Relevance pages break ties by paper id, so the order does not depend on how the
+# index was written. This many hits beyond the page are read to
+# see a tie that crosses its end (more when a tie runs past them).
+TIE_LOOKAHEAD = 8
 SCHEMA_VERSION = 1
 STAMP_FILE = "papers-bm25.json"  # which tokenizer/schema wrote the terms in this index
 _FIELD_OF = {"ti": ("title_t",), "abs": ("abstract_t",), TEXT: ("title_t", "abstract_t"), "au": ("authors_t",),
@@ -119,6 +125,20 @@ def prepare_document(d: IndexedDoc, tokenizer: Tokenizer, terms: Counter | None 
     authors = [" ".join(author_terms(a)) for a in (d.authors or [])]
     return (d.id, " ".join(title), " ".join(abstract), f" {AUTHOR_SEP} ".join(a for a in authors if a),
             tuple(category_terms(d.categories or [])), _yyyymmdd(d.published))
+
+
+def _page_with_ties(found: list, offset: int, limit: int) -> tuple[list, int]:
+    """The (score, address) pairs of the page [offset, offset+limit) of ``found`` (best first),
+    widened on both sides to whole groups of equal scores, and where the widened run starts:
+    sorting the run by (-score, id) then gives the same page whatever the doc order was."""
+    if offset >= len(found):
+        return [], offset
+    start, end = offset, min(offset + limit, len(found))
+    while start > 0 and found[start - 1][0] == found[offset][0]:
+        start -= 1
+    while end < len(found) and found[end][0] == found[end - 1][0]:
+        end += 1
+    return found[start:end], start
 
 
 def _tantivy_doc(p: PreparedDoc) -> tantivy.Document:
@@ -436,12 +456,23 @@ class BM25Index:
         if sort == "date":
             res = searcher.search(q, limit=limit, count=count, order_by_field="published", offset=offset,
                                   order=tantivy.Order.Desc)
+            found = res.hits
         else:
-            res = searcher.search(q, limit=limit, count=count, offset=offset)
+            want = offset + limit + TIE_LOOKAHEAD
+            while True:
+                res = searcher.search(q, limit=want, count=count)
+                ranked = res.hits
+                found, start = _page_with_ties(ranked, offset, limit)
+                if len(ranked) < want or start + len(found) < len(ranked):
+                    break
+                want *= 2  # the tie runs past what was read: read further
         hits = []
-        for score, addr in res.hits:
+        for score, addr in found:
             pid = searcher.doc(addr).get_first("id")
             hits.append(LexicalHit(str(pid), float(score) if sort == "relevance" else 0.0))
+        if sort == "relevance":
+            skip = offset - start
+            hits = sorted(hits, key=lambda h: (-h.score, h.id))[skip:skip + limit]
         return LexicalResult(int(res.count or 0) if count else len(hits), hits)  # type: ignore[attr-defined]
 
     def search(self, parsed: ParsedQuery, *, cats: CategoryExpr | None = None, date_from: date | None = None,

@@ -236,6 +236,23 @@ def test_bulk_add_counts_document_frequencies(tmp_path, docs):
     assert ix.num_docs == 50 and not ix.contains(docs[0].id) and ix.contains(docs[420].id)
 
 
+def test_equal_scores_are_ordered_by_id_whatever_the_write_order(tmp_path, docs):
+    """Papers with the same score come back by id, on every page, whether they were added in
+    one commit or one per commit (different segments), in either order."""
+    twins = [IndexedDoc(id=f"2401.{n:05d}", title="Graph sparsification bounds", abstract="We bound sparsifiers.")
+             for n in (7, 3, 9, 1, 5, 2, 8, 4, 6, 10, 12, 11)]
+    pages = []
+    for name, batches in [("one", [docs[:50] + twins]),
+                          ("each", [docs[:50]] + [[t] for t in reversed(twins)])]:
+        ix = BM25Index.open(tmp_path / name)
+        for batch in batches:
+            ix.upsert(batch)
+            ix.commit()
+        q = parse_query("sparsification")
+        pages.append([h.id for off in (0, 5, 10) for h in ix.search(q, offset=off, limit=5).hits])
+    assert pages[0] == pages[1] == sorted(t.id for t in twins)
+
+
 def test_chinese_documents_and_mixed_queries(tmp_path, docs):
     with gzip.open(SAMPLE_ZH, "rt", encoding="utf-8") as f:
         zh = [json.loads(line) for line in f]
