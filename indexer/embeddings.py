@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from indexer.errors import IndexUnavailable, InvalidInput
+from indexer.idtable import IdTable
 from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, RowFile, build_index
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
@@ -310,10 +311,9 @@ class EmbeddingStore:
         return self._matrix
 
     def share_ids(self, other: EmbeddingStore) -> bool:
-        """Use ``other``'s id list and id→row map when they hold the same ids in the same
-        order (both spaces built over the same papers): at 1M papers each copy is about
-        0.15 GB of Python objects per worker. Read-only stores only, which never change
-        them."""
+        """Use ``other``'s id table when they hold the same ids in the same order (both
+        spaces built over the same papers): one copy per worker instead of one per space.
+        Read-only stores only, which never change them."""
         if not (self.readonly and other.readonly) or self.ids is other.ids or self.ids != other.ids:
             return False
         self.ids, self._row = other.ids, other._row
@@ -422,7 +422,7 @@ class EmbeddingStore:
         vec = np.asarray(vec, dtype=np.float32).reshape(-1)
         if vec.shape[0] != self.dim:
             raise InvalidInput(f"query vector has dim {vec.shape[0]}, the {self.model_name} store has {self.dim}")
-        rows = {self._row[i] for i in exclude if i in self._row}
+        rows = {r for i in exclude if (r := self._row.get(i)) is not None}
         return [(self.ids[r], s) for r, s in self.index.search(vec, k, rows)]
 
     def search_many(self, vecs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
@@ -574,9 +574,15 @@ class EmbeddingStore:
             raise IndexUnavailable(f"embedding store holds {meta.get('model')!r} vectors, expected {self.model_name!r}")
         if len(meta["ids"]) != matrix.shape[0] or len(meta["hashes"]) != matrix.shape[0]:
             raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
-        self.ids, self.hashes = list(meta["ids"]), [] if self.readonly else list(meta["hashes"])
-        del meta
-        self._row = {pid: r for r, pid in enumerate(self.ids)}
+        if self.readonly:  # compact and immutable (indexer.idtable); builders append and remove
+            table = IdTable(meta["ids"])
+            del meta
+            self.ids = self._row = table  # type: ignore[assignment]  # answers the reads a served store makes
+            self.hashes = []
+        else:
+            self.ids, self.hashes = list(meta["ids"]), list(meta["hashes"])
+            del meta
+            self._row = {pid: r for r, pid in enumerate(self.ids)}
         if not isinstance(matrix, RowFile) and not (
             isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous
         ):

@@ -14,6 +14,7 @@ import pytest
 
 from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder
 from indexer.errors import IndexUnavailable
+from indexer.idtable import IdTable
 from indexer.vectors import RowFile
 
 SAMPLE = Path(__file__).resolve().parents[1] / "indexer" / "data" / "sample-papers.jsonl.gz"
@@ -193,6 +194,8 @@ def test_serving_load_is_read_only_shares_the_graph_and_answers_the_same(tmp_pat
     twin = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info, readonly=True)
     assert twin.share_ids(served) and twin.ids is served.ids and twin.similar(papers[4]["id"], 10) == full.similar(papers[4]["id"], 10)
     assert not full.share_ids(served)  # a writable store keeps its own
+    assert isinstance(served.ids, IdTable) and served.ids == full.ids and len(served) == len(full)
+    assert served.vector("no-such-paper") is None and served.similar("no-such-paper", 5) == []
     small = EmbeddingStore(tmp_path / "exact", "fake")  # below the ANN threshold: exact search, mapped too
     embed_papers(small, get_embedder("fake"), _items(papers[:20]), progress=False)
     exact = EmbeddingStore(tmp_path / "exact", "fake").load(small.save(), readonly=True)

@@ -128,3 +128,22 @@ def test_row_file_reads_the_rows_of_a_saved_matrix(tmp_path):
     (tmp_path / "cut.npy").write_bytes(data[: len(data) - 100])
     with pytest.raises(OSError, match="short read"):
         RowFile(tmp_path / "cut.npy")[49]
+
+
+def test_id_table_maps_rows_and_ids_both_ways_like_a_list_and_dict():
+    """The served stores' compact id table answers exactly what the builder's list and dict
+    answer, on real arXiv ids of both styles, and refuses duplicate ids."""
+    from indexer.idtable import IdTable
+
+    ids = ["2401.00007", "hep-th/9901001", "0704.0001", "math/0612345", "2312.17765", "1501.0001"]
+    table = IdTable(ids)
+    row_of = {pid: r for r, pid in enumerate(ids)}
+    assert len(table) == len(ids) and list(table) == ids and table == ids
+    assert [table[r] for r in range(len(ids))] == ids
+    assert all(table.get(pid) == row_of[pid] for pid in ids)
+    for absent in ["2401.0000", "2401.000077", "hep-th/99010011", "", "论文", "z" * 40]:
+        assert table.get(absent) is None and absent not in table
+    assert table.rows(["0704.0001", "nope", "math/0612345"]) == {2, 3}
+    assert IdTable(["é1", "a"]).get("é1") == 0 and IdTable([]).get("x") is None
+    with pytest.raises(ValueError, match="unique"):
+        IdTable(["a", "b", "a"])
