@@ -360,7 +360,7 @@ def exact_latency(vecs: np.ndarray, qv: np.ndarray, sizes=(100_000, 300_000, 1_0
 
 def bench_index(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, connectivity: int, expansion_add: int,
                 dtype: str, efs=(32, 48, 64, 96, 128, 192, 256, 384), threads: int = 0, shapes: list[str] | None = None,
-                deep: tuple[int, int, np.ndarray] | None = None) -> dict:
+                deep: tuple[int, int, np.ndarray] | None = None, graph_dims: int | None = None) -> dict:
     """Build one HNSW graph, then recall@10 and latency for each search expansion; with
     ``deep`` = (expansion, k, exact top-k) also recall@k and latency at depth k (the
     engine asks the dense side for 200 candidates to fuse)."""
@@ -368,9 +368,11 @@ def bench_index(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, connectivit
 
     rss0 = _rss_mb()
     c0, t0 = time.process_time(), time.perf_counter()
-    ann = HNSWIndex.build(vecs, threads=threads, connectivity=connectivity, expansion_add=expansion_add, dtype=dtype)
+    ann = HNSWIndex.build(vecs, threads=threads, connectivity=connectivity, expansion_add=expansion_add, dtype=dtype,
+                          graph_dims=graph_dims)
     build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
     out = {"connectivity": connectivity, "expansion_add": expansion_add, "dtype": dtype, "vectors": len(vecs),
+           "graph_dims": ann.params["graph_dims"], "rerank": ann.params["rerank"],
            "build_s": round(build_s, 1), "build_cpu_s": round(build_cpu, 1), "build_load_avg": _load(),
            "index_mb": round(ann.index.memory_usage / 1e6, 1), "file_mb": round(ann.index.serialized_length / 1e6, 1),
            "rss_growth_mb": round(_rss_mb() - rss0, 1), "search": {}}
@@ -411,12 +413,15 @@ def bench_vectors(base: np.ndarray, n: int, queries: int = 400) -> dict:
     sizes = tuple(s for s in (10_000, 100_000, 300_000, 1_000_000) if s <= n) or (n,)
     out["exact_by_size"] = exact_latency(vecs, qv, sizes)
     out["exact_numpy"] = out["exact_by_size"][str(max(sizes))]
-    efs = sorted({32, 64, 128, 192, 256, 384, V.HNSW_EXPANSION_SEARCH})
-    deep = (V.HNSW_EXPANSION_SEARCH, 200, exact_truth(vecs, qv, 200))
+    projected = 0 < V.HNSW_GRAPH_DIMS < vecs.shape[1]  # the graph holds PCA-projected vectors
+    ef = V.HNSW_EXPANSION_SEARCH_PROJECTED if projected else V.HNSW_EXPANSION_SEARCH
+    efs = sorted({32, 64, 128, 192, 256, 384, ef})
+    deep = (ef, 200, exact_truth(vecs, qv, 200))
     res = bench_index(vecs, qv, truth, V.HNSW_CONNECTIVITY, V.HNSW_EXPANSION_ADD, V.HNSW_DTYPE, efs, shapes=shapes, deep=deep)
-    chosen = res["search"][str(V.HNSW_EXPANSION_SEARCH)]
+    chosen = res["search"][str(ef)]
     out["ann_params"] = {"library": "usearch", "connectivity": V.HNSW_CONNECTIVITY, "expansion_add": V.HNSW_EXPANSION_ADD,
-                         "expansion_search": V.HNSW_EXPANSION_SEARCH, "dtype": V.HNSW_DTYPE, "rerank": V.HNSW_RERANK}
+                         "expansion_search": ef, "dtype": V.HNSW_DTYPE,
+                         "graph_dims": res["graph_dims"], "rerank": res["rerank"]}
     out["hnsw_build_s"] = res["build_s"]
     out["hnsw_build_cpu_s"] = res["build_cpu_s"]
     out["hnsw_index_mb"] = res["index_mb"]
@@ -431,7 +436,7 @@ def bench_vectors(base: np.ndarray, n: int, queries: int = 400) -> dict:
     return out
 
 
-def sweep(n: int, settings: list[tuple[int, int, str]], out_path: Path, queries: int = 400) -> dict:
+def sweep(n: int, settings: list[tuple[int, int, str, int]], out_path: Path, queries: int = 400) -> dict:
     """Several graph settings at ``n`` vectors (the run behind the chosen constants)."""
     vecs, qv, desc = vector_set(n)
     qv = qv[:queries]
@@ -440,8 +445,9 @@ def sweep(n: int, settings: list[tuple[int, int, str]], out_path: Path, queries:
     report: dict = {"vectors": n, **desc, "exact_by_size": exact_latency(vecs, qv), "settings": []}
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(report, indent=1))
-    for m, efc, dt in settings:
-        report["settings"].append(bench_index(vecs, qv, truth, m, efc, dt, shapes=shapes))
+    for m, efc, dt, dims in settings:
+        efs = (32, 48, 64, 96, 128, 192, 256, 320, 384, 512)
+        report["settings"].append(bench_index(vecs, qv, truth, m, efc, dt, efs, shapes=shapes, graph_dims=dims))
         out_path.write_text(json.dumps(report, indent=1))
         print(json.dumps(report["settings"][-1]), flush=True)
     return report
@@ -565,7 +571,8 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--n", type=int, default=100_000 - HELD_OUT)
     s = sub.add_parser("sweep", help="HNSW settings at n vectors: recall@10 vs exact, latency, build, memory")
     s.add_argument("--n", type=int, default=1_000_000)
-    s.add_argument("--setting", action="append", default=[], help="connectivity:expansion_add:dtype, e.g. 16:128:f16")
+    s.add_argument("--setting", action="append", default=[],
+                   help="connectivity:expansion_add:dtype[:graph_dims], e.g. 16:128:f16 or 32:128:i8:256 (0: full vectors)")
     s.add_argument("--out", type=Path, default=VEC_CACHE / "sweep.json")
     v = sub.add_parser("validate", help="real-only vs constructed vectors at the cache's size")
     v.add_argument("--ratio", type=int, default=25)
@@ -592,7 +599,10 @@ def main(argv: list[str] | None = None) -> None:
         m, efc, dt = a.setting.split(":")
         validate(a.ratio, (int(m), int(efc), dt), a.out)
     else:
-        settings = [(int(x), int(y), z) for x, y, z in (st.split(":") for st in a.setting or ["16:128:f16"])]
+        settings = []
+        for st in a.setting or ["16:128:f16"]:
+            m, efc, dt, *dims = st.split(":")
+            settings.append((int(m), int(efc), dt, int(dims[0]) if dims else 0))
         sweep(a.n, settings, a.out)
 
 

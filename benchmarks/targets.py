@@ -47,7 +47,9 @@ def evaluate(report: dict) -> list[dict]:
             _line("1M: BM25 ×faster than rank-bm25 (3 words)", speedup, ">=", 100, "×"),
             _line("1M: hybrid search p50", hybrid, "<=", 60, "ms", hybrid_how),
             _line("1M: related lookup p50", related, "<=", 50, "ms"),
-            _line("1M: service resident memory (idle, warmed)", rss, "<=", 2048, "MB", rss_how),
+            _line("1M: service resident memory, one worker (idle, warmed)", *_one_worker_memory(r)),
+            _line(f"1M: service resident memory, {_get(r, 'service', 'serve_default_workers') or 2} workers "
+                  "(the default on this machine)", rss, "<=", 2048, "MB", rss_how),
             _line("1M: full index build excl. embeddings", build_s, "<=", 600, "s", build_how),
             _line("1M: nightly increment of 3k papers (no network, no embeddings)", nightly, "<=", 120, "s"),
         ]
@@ -86,6 +88,21 @@ def _service_memory(r: dict) -> tuple[float | None, str]:
     if pss is None:
         return rss, "measured (RSS)"
     return pss, f"measured: PSS summed over the server's {workers} workers + supervisor (RSS summed: {rss:,.0f} MB)"
+
+
+def _one_worker_memory(r: dict) -> tuple[float | None, str, float, str, str]:
+    """The memory target for the 2 GB machine: `papers serve --workers 1`. Each further
+    worker adds its own anonymous memory (models, id tables) and shares the mapped files,
+    so the default of one worker per core is a throughput choice for bigger machines."""
+    one = _get(r, "service", "by_workers", "1") or {}
+    pss, rss = one.get("pss_idle_after_warmup_mb"), one.get("rss_idle_after_warmup_mb")
+    value = pss if pss is not None else rss
+    anon = _get(one, "memory_idle_after_warmup", "rss_anon_mb")
+    file_ = _get(one, "memory_idle_after_warmup", "rss_file_mb")
+    how = "measured: PSS of `papers serve --workers 1`"
+    if anon is not None and file_ is not None:
+        how += f" ({anon:,.0f} MB anonymous, {file_:,.0f} MB mapped files: graphs, index, libraries)"
+    return value, "<=", 2048, "MB", how
 
 
 def _hybrid(r: dict) -> tuple[float | None, str]:

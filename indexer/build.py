@@ -126,7 +126,9 @@ def build(
     """Bring the published index up to date with the database and publish a version.
 
     ``lock=False`` is for callers that already hold the run lock (``nightly``).
-    ``full=True`` reprocesses every row (after a tokenizer change, say).
+    ``full=True`` reprocesses every row (after a tokenizer change, say) and rebuilds the
+    embedding stores' ANN graphs (after a change of graph parameters); vectors whose text
+    did not change are kept, never re-embedded.
     """
     if lock:
         from indexer.locks import run_lock
@@ -231,6 +233,8 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
             work = [(i, h, embedding_text(t, a)) for i, h, t, a in items if i in todo_set]
             embedder = get_embedder(model, device=device or settings.embedding_device)
             n = embed_papers(store, embedder, work, progress=progress) if work else 0
+            if full and store.rebuild_index():  # the graph too, with the current parameters
+                log.info("%s: ANN graph rebuilt over %d vectors", model, len(store))
             info = store.save()
             emb_info[model] = {"dir": str(embeddings_path(settings, model).relative_to(settings.index_dir)), **info}
             report.embedded[model] = n

@@ -33,7 +33,7 @@ import numpy as np
 
 from indexer.errors import IndexUnavailable, InvalidInput
 from indexer.idtable import IdTable
-from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, RowFile, build_index
+from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, Projection, RowFile, build_index
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
 # offline requirement of the product, not configuration, hence setdefault here.
@@ -266,7 +266,7 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-_VERSION_RE = re.compile(r"^(?:vectors|ids|ann)-(\d+)\.(?:npy|json|usearch)$")
+_VERSION_RE = re.compile(r"^(?:vectors|ids|ann|proj)-(\d+)\.(?:npy|json|usearch)$")
 _CHUNK_RE = re.compile(r"^pending-(\d+)\.npz$")
 POINTER = "current.json"
 
@@ -404,6 +404,16 @@ class EmbeddingStore:
         self._dirty = True
         return len(drop)
 
+    def rebuild_index(self) -> bool:
+        """Drop the loaded ANN graph so the next ``save`` builds it afresh with the current
+        parameters (``papers build --full``: after an upgrade changed them, an incremental
+        build would keep updating the old graph). False when the store is searched exactly."""
+        self._writable()
+        if len(self) < self.ann_threshold:
+            return False
+        self._index, self._dirty = None, True
+        return True
+
     def vector(self, pid: str) -> np.ndarray | None:
         row = self._row.get(pid)
         return None if row is None else self.matrix[row]
@@ -466,6 +476,9 @@ class EmbeddingStore:
                 index = HNSWIndex.build(matrix)
                 self._index = index
             index.save(self.dir / names["ann"])
+            if index.projection is not None:  # the graph's projection travels with it
+                names["proj"] = f"proj-{version}.npy"
+                index.projection.save(self.dir / names["proj"])
         files = {name: _sha256(self.dir / name) for name in names.values()}
         info = {"version": version, "files": files, "count": len(self), "dim": self.dim, "model": self.model_name}
         _atomic_write(self.dir / POINTER, lambda f: f.write(json.dumps(info).encode("utf-8")))
@@ -590,9 +603,11 @@ class EmbeddingStore:
         self._matrix = matrix  # type: ignore[assignment]  # a RowFile answers the reads a served store makes
         self.version = version
         ann_name = next((n for n in files if n.startswith("ann-")), None)
+        proj_name = next((n for n in files if n.startswith("proj-")), None)
         if ann_name:
             try:
-                self._index = HNSWIndex.load(self.dir / ann_name, self._matrix, view=self.readonly)
+                projection = Projection.load(self.dir / proj_name) if proj_name else None
+                self._index = HNSWIndex.load(self.dir / ann_name, self._matrix, view=self.readonly, projection=projection)
             except (OSError, ValueError, RuntimeError) as e:
                 log.warning("ANN index for %s unusable (%s); rebuilding in memory", self.model_name, e)
                 self._index = None

@@ -34,6 +34,24 @@ HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 320
 HNSW_DTYPE = "i8"  # the graph's copy of the vectors; exact float32 re-scoring restores the scores
 HNSW_RERANK = 32  # candidates taken from the graph and re-scored exactly (at least k)
+# The graph's copy of each vector is its PCA projection to this many dimensions when the
+# space has more (MiniLM 384, USE 512), re-normalised; the float32 rows re-score the
+# candidates, so returned scores stay exact cosines. Why: the int8 vectors are over half the
+# graph (384 and 512 of its ~0.66 and ~0.79 KB per paper), and the graphs are most of the
+# service's memory at 1M. Measured at 1M (docs/architecture.md "Dense search at scale").
+HNSW_GRAPH_DIMS = 256
+# A projected graph orders candidates less exactly: search wider, re-score more. At 1M
+# (MiniLM-like vectors, 400 real-text queries; `papers bench --corpus 1m --only vectors`):
+# recall@10 0.954 at expansion 512 with 256 re-scored (0.917 at 256; 0.868 re-scoring 32),
+# p50 1.69 ms; the full-dimension graph had 0.971 at expansion 320 with 32, 1.41 ms.
+# Deep lists (the engine fuses 200 candidates a run) need 3k: recall@200 0.854 (0.60 with
+# 200 re-scored, 0.76 with 400; full-dimension graph 0.860 with 200), p50 2.08 ms.
+# Graph file 532 MB instead of 660 (MiniLM) and 786 (USE).
+HNSW_EXPANSION_SEARCH_PROJECTED = 512
+HNSW_RERANK_PROJECTED = 256
+HNSW_OVERSAMPLE_PROJECTED = 3  # a projected graph re-scores at least 3k candidates for k
+PCA_SAMPLE = 100_000  # rows the projection is fitted on (seeded sample; the full matrix below it)
+PCA_SEED = 20261127
 
 
 _BLAS = None
@@ -161,57 +179,143 @@ class RowFile:
         return np.load(self.path, allow_pickle=False)
 
 
+class Projection:
+    """PCA projection of a space onto its top principal directions, for the graph only.
+
+    ``apply`` centres, projects and re-normalises, so inner products in the projected
+    space approximate cosines in the full one well enough to nominate candidates, which
+    the full vectors then re-score. Saved as one float32 array: the (D, d) basis with the
+    (d,) offset ``mean @ basis`` as its last row."""
+
+    def __init__(self, basis: np.ndarray, offset: np.ndarray):
+        self.basis = np.ascontiguousarray(basis, dtype=np.float32)
+        self.offset = np.ascontiguousarray(offset, dtype=np.float32).reshape(-1)
+        if self.basis.ndim != 2 or self.offset.shape[0] != self.basis.shape[1]:
+            raise ValueError(f"projection basis {self.basis.shape} and offset {self.offset.shape} disagree")
+
+    @property
+    def dims(self) -> int:
+        return int(self.basis.shape[1])
+
+    @property
+    def source_dims(self) -> int:
+        return int(self.basis.shape[0])
+
+    @classmethod
+    def fit(cls, matrix: np.ndarray, dims: int, sample: int = PCA_SAMPLE, seed: int = PCA_SEED) -> Projection:
+        n = len(matrix)
+        if n < 2 or not 0 < dims < matrix.shape[1]:
+            raise ValueError(f"cannot project {n} rows of {matrix.shape[1]} dims to {dims}")
+        rows = np.sort(np.random.default_rng(seed).choice(n, sample, replace=False)) if n > sample else slice(None)
+        x = np.asarray(matrix[rows], dtype=np.float64)
+        mean = x.mean(axis=0)
+        x -= mean
+        _, vecs = np.linalg.eigh(x.T @ x)  # ascending eigenvalues: the last columns lead
+        basis = vecs[:, ::-1][:, :dims]
+        return cls(basis, mean @ basis)
+
+    def apply(self, vecs: np.ndarray) -> np.ndarray:
+        out = np.asarray(vecs, dtype=np.float32).reshape(-1, self.source_dims) @ self.basis - self.offset
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.maximum(norms, 1e-12, out=norms)
+        return np.ascontiguousarray(out / norms, dtype=np.float32)
+
+    def save(self, path: Path) -> None:
+        """Atomic, like the graph: temp file, fsync, rename."""
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, np.vstack([self.basis, self.offset[None, :]]), allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Projection:
+        arr = np.load(path, allow_pickle=False)
+        if arr.ndim != 2 or arr.shape[0] < 2:
+            raise ValueError(f"{path}: not a projection (shape {arr.shape})")
+        return cls(arr[:-1], arr[-1])
+
+
 class HNSWIndex:
     """usearch HNSW graph keyed by row number, re-scored exactly against the matrix.
 
-    The graph holds its own (by default half-precision) copy of the vectors; it only
-    nominates candidates. The top candidates are re-scored with the float32 matrix, so
-    returned scores are exact cosines and ties/order match :class:`ExactIndex`.
+    The graph holds its own int8 copy of the vectors, PCA-projected when a
+    :class:`Projection` is given; it only nominates candidates. The top candidates are
+    re-scored with the float32 matrix, so returned scores are exact cosines and
+    ties/order match :class:`ExactIndex`.
     """
 
     kind = "hnsw"
 
-    def __init__(self, index, matrix: np.ndarray, expansion_search: int = HNSW_EXPANSION_SEARCH):
+    def __init__(self, index, matrix: np.ndarray, expansion_search: int | None = None,
+                 projection: Projection | None = None):
         self.index = index
         self.matrix = matrix
+        self.projection = projection
+        if expansion_search is None:
+            expansion_search = HNSW_EXPANSION_SEARCH_PROJECTED if projection is not None else HNSW_EXPANSION_SEARCH
         self.expansion_search = int(expansion_search)
         self.index.expansion_search = self.expansion_search
+        self.rerank = HNSW_RERANK_PROJECTED if projection is not None else HNSW_RERANK
 
     @property
     def params(self) -> dict:
         return {"connectivity": int(self.index.connectivity), "expansion_add": int(self.index.expansion_add),
                 "expansion_search": self.expansion_search, "dtype": str(self.index.dtype).rsplit(".", 1)[-1].lower(),
-                "rerank": HNSW_RERANK}
+                "rerank": self.rerank, "graph_dims": int(self.index.ndim)}
+
+    def _graph_vectors(self, vecs: np.ndarray) -> np.ndarray:
+        if self.projection is None:
+            return np.ascontiguousarray(vecs, dtype=np.float32)
+        return self.projection.apply(vecs)
 
     @classmethod
     def build(cls, matrix: np.ndarray, threads: int = 0, connectivity: int | None = None, expansion_add: int | None = None,
-              expansion_search: int | None = None, dtype: str | None = None) -> HNSWIndex:
+              expansion_search: int | None = None, dtype: str | None = None, graph_dims: int | None = None) -> HNSWIndex:
+        """``graph_dims``: project to this many dimensions when the matrix has more
+        (default ``HNSW_GRAPH_DIMS``; 0 keeps the full vectors)."""
         from usearch.index import Index
 
+        dims = HNSW_GRAPH_DIMS if graph_dims is None else int(graph_dims)
+        # (a covariance needs clearly more rows than dimensions; real stores have 300k+)
+        projection = Projection.fit(matrix, dims) if 0 < dims < matrix.shape[1] <= len(matrix) // 2 else None
         index = Index(
-            ndim=int(matrix.shape[1]),
+            ndim=projection.dims if projection is not None else int(matrix.shape[1]),
             metric="ip",
             dtype=dtype or HNSW_DTYPE,
             connectivity=connectivity or HNSW_CONNECTIVITY,
             expansion_add=expansion_add or HNSW_EXPANSION_ADD,
             expansion_search=expansion_search or HNSW_EXPANSION_SEARCH,
         )
-        if len(matrix):
-            index.add(np.arange(len(matrix), dtype=np.uint64), matrix, threads=threads or (os.cpu_count() or 1))
-        return cls(index, matrix, expansion_search or HNSW_EXPANSION_SEARCH)
+        built = cls(index, matrix, expansion_search, projection)
+        step = 65_536  # projected in slices: never a second full-size copy of the matrix
+        for start in range(0, len(matrix), step):
+            rows = np.arange(start, min(start + step, len(matrix)), dtype=np.uint64)
+            index.add(rows, built._graph_vectors(matrix[start : start + step]), threads=threads or (os.cpu_count() or 1))
+        return built
 
     @classmethod
-    def load(cls, path: Path, matrix: np.ndarray, view: bool = False) -> HNSWIndex:
+    def load(cls, path: Path, matrix: np.ndarray, view: bool = False, projection: Projection | None = None) -> HNSWIndex:
         """``view``: memory-map the graph file read-only instead of reading it. The
         serving path uses it: the graph (0.66 GB at 1M MiniLM vectors) then lives in the
         page cache, shared by every worker, instead of in each worker's own memory. A
-        viewed graph cannot be updated; the builder loads it fully."""
+        viewed graph cannot be updated; the builder loads it fully. ``projection``: the
+        one the graph was built with (saved beside it), else the graph holds full vectors."""
         from usearch.index import Index
 
         index = Index.restore(str(path), view=view)
         if index is None or len(index) != len(matrix):
             raise ValueError(f"ANN index {path} does not match the vectors ({0 if index is None else len(index)} vs {len(matrix)})")
-        return cls(index, matrix, HNSW_EXPANSION_SEARCH)
+        want = projection.dims if projection is not None else int(matrix.shape[1])
+        if int(index.ndim) != want or (projection is not None and projection.source_dims != matrix.shape[1]):
+            raise ValueError(f"ANN index {path} has {index.ndim} dims, its vectors and projection give {want}")
+        return cls(index, matrix, None, projection)
 
     def save(self, path: Path) -> None:
         """Atomic: save to a temp file in the same directory, fsync, rename."""
@@ -241,7 +345,7 @@ class HNSWIndex:
         if present.size:
             self.index.remove(present)
         if keys.size:
-            self.index.add(keys, np.ascontiguousarray(matrix[rows], dtype=np.float32), threads=threads or (os.cpu_count() or 1))
+            self.index.add(keys, self._graph_vectors(matrix[rows]), threads=threads or (os.cpu_count() or 1))
         self.matrix = matrix
         if len(self.index) != len(matrix):
             raise ValueError(f"ANN index holds {len(self.index)} rows, the matrix {len(matrix)}")
@@ -277,13 +381,14 @@ class HNSWIndex:
         return [(int(rows[i]), float(scores[i])) for i in order]
 
     def _want(self, k: int, excluded: int) -> int:
-        return min(len(self), max(k, HNSW_RERANK) + excluded)
+        depth = k * HNSW_OVERSAMPLE_PROJECTED if self.projection is not None else k
+        return min(len(self), max(depth, self.rerank) + excluded)
 
     def search(self, vec: np.ndarray, k: int, exclude_rows: Collection[int] = ()) -> list[tuple[int, float]]:
         if len(self) == 0 or k <= 0:
             return []
         vec = np.asarray(vec, dtype=np.float32).reshape(-1)
-        matches = self.index.search(vec, self._want(k, len(exclude_rows)))
+        matches = self.index.search(self._graph_vectors(vec)[0] if self.projection else vec, self._want(k, len(exclude_rows)))
         return self._rescore(vec, matches.keys, k, exclude_rows)
 
     def search_many(self, vecs: np.ndarray, k: int, threads: int = 0) -> list[list[tuple[int, float]]]:
@@ -291,7 +396,7 @@ class HNSWIndex:
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         if len(self) == 0 or k <= 0 or len(vecs) == 0:
             return [[] for _ in range(len(vecs))]
-        matches = self.index.search(vecs, self._want(k, 0), threads=threads or (os.cpu_count() or 1))
+        matches = self.index.search(self._graph_vectors(vecs), self._want(k, 0), threads=threads or (os.cpu_count() or 1))
         keys, counts = np.atleast_2d(matches.keys), np.atleast_1d(matches.counts)
         return [self._rescore(v, keys[i, : counts[i]], k, ()) for i, v in enumerate(vecs)]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder
+from indexer.embeddings import EmbeddingStore, FakeEmbedder, embed_papers, get_embedder
 from indexer.errors import IndexUnavailable
 from indexer.idtable import IdTable
 from indexer.vectors import RowFile
@@ -164,6 +164,60 @@ def test_ann_path_is_saved_and_verified(tmp_path, papers):
     pid = papers[4]["id"]
     assert loaded.search(loaded.vector(pid), 1)[0][0] == pid
     assert pid not in [d for d, _ in loaded.similar(pid, 10)]
+
+
+def test_projected_graph_is_saved_checksummed_and_served(tmp_path, papers, monkeypatch):
+    """Spaces wider than the graph dims get a PCA-projected graph; the projection is a
+    versioned, checksummed file of the store, the served (read-only) load answers like the
+    builder's, and a nightly addition keeps using it."""
+    import indexer.vectors as V
+
+    monkeypatch.setattr(V, "HNSW_GRAPH_DIMS", 8)
+    fake = FakeEmbedder(dim=24)  # 150 papers fit a projection of 24 dims, not of 384
+    store = EmbeddingStore(tmp_path, "fake", ann_threshold=100)
+    embed_papers(store, fake, _items(papers[:150]), progress=False)
+    info = store.save()
+    proj = [n for n in info["files"] if n.startswith("proj-")]
+    assert proj and (tmp_path / proj[0]).exists()
+    full = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info)
+    served = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info, readonly=True)
+    assert served.index.projection is not None and served.index.index.ndim == 8 and store.dim == 24
+    for pid in (papers[4]["id"], papers[90]["id"]):
+        assert served.similar(pid, 10) == full.similar(pid, 10)
+        assert served.search(full.vector(pid), 1)[0][0] == pid
+    embed_papers(full, fake, _items(papers[150:170]), progress=False)  # the nightly path
+    info2 = full.save()
+    again = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(info2, readonly=True)
+    assert again.index.projection is not None and len(again) == 170
+    assert again.search(again_vec := full.vector(papers[160]["id"]), 1)[0][0] == papers[160]["id"] and len(again_vec) == 24
+    broken = dict(info2, files={k: v for k, v in info2["files"].items() if not k.startswith("proj-")})
+    rebuilt = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(broken)  # graph unusable without it
+    assert rebuilt.similar(papers[4]["id"], 10) == full.similar(papers[4]["id"], 10)
+
+
+def test_rebuild_index_replaces_an_old_graph_with_the_current_parameters(tmp_path, papers, monkeypatch):
+    """A store saved with full-dimension graph vectors gets a projected graph once its graph
+    is rebuilt (what `papers build --full` does after an upgrade); same vectors, same ids."""
+    import indexer.vectors as V
+
+    fake = FakeEmbedder(dim=24)
+    monkeypatch.setattr(V, "HNSW_GRAPH_DIMS", 0)  # the old parameters: no projection
+    store = EmbeddingStore(tmp_path, "fake", ann_threshold=100)
+    embed_papers(store, fake, _items(papers[:150]), progress=False)
+    old = store.save()
+    assert not any(n.startswith("proj-") for n in old["files"])
+    monkeypatch.setattr(V, "HNSW_GRAPH_DIMS", 8)
+    loaded = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(old)
+    assert loaded.index.projection is None  # loading alone keeps the old graph
+    assert loaded.rebuild_index()
+    new = loaded.save()
+    assert new["version"] == old["version"] + 1 and any(n.startswith("proj-") for n in new["files"])
+    served = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(new, readonly=True)
+    assert served.index.projection is not None and served.ids == store.ids
+    assert served.similar(papers[7]["id"], 10) == store.similar(papers[7]["id"], 10)
+    small = EmbeddingStore(tmp_path / "small", "fake")  # exact search: nothing to rebuild
+    embed_papers(small, fake, _items(papers[:10]), progress=False)
+    assert not small.rebuild_index()
 
 
 def test_serving_load_is_read_only_shares_the_graph_and_answers_the_same(tmp_path, papers):

@@ -75,7 +75,7 @@ def test_hnsw_rescoring_gives_exact_cosines_and_params(tmp_path):
     m = _clustered(3000)
     ann = HNSWIndex.build(m, connectivity=8, expansion_add=64, expansion_search=48, dtype="f16")
     assert ann.params == {"connectivity": 8, "expansion_add": 64, "expansion_search": 48, "dtype": "f16",
-                          "rerank": ann.params["rerank"]}
+                          "rerank": ann.params["rerank"], "graph_dims": 48}
     q = _unit(m[:1] + 0.05)[0]
     hits = ann.search(q, 10)
     # the graph stores half precision; the returned scores are the float32 dot products
@@ -92,6 +92,39 @@ def test_hnsw_rescoring_gives_exact_cosines_and_params(tmp_path):
     ann.save(tmp_path / "a.usearch")
     again = HNSWIndex.load(tmp_path / "a.usearch", m)
     assert again.params["connectivity"] == 8 and again.params["dtype"] == "f16"
+
+
+def test_projected_graph_nominates_candidates_that_rescore_exactly(tmp_path):
+    """A graph over PCA-projected vectors (fewer bytes per paper) still returns exact
+    cosines, finds nearly the exact top 10, updates with the same projection, and refuses
+    to load without the projection it was built with."""
+    from indexer.vectors import Projection
+
+    m = _clustered(3000, dim=48)
+    ann = HNSWIndex.build(m, graph_dims=16)
+    assert ann.projection is not None and ann.params["graph_dims"] == 16 and ann.index.ndim == 16
+    assert ann.params["rerank"] > 32  # a projected graph re-scores more candidates
+    queries = _unit(m[:40] + np.random.default_rng(9).normal(0, 0.05, (40, 48)))
+    exact = ExactIndex(m)
+    overlap = [len({r for r, _ in ann.search(q, 10)} & {r for r, _ in exact.search(q, 10)}) for q in queries]
+    assert np.mean(overlap) >= 9.5
+    hits = ann.search(queries[0], 10)
+    assert np.allclose([s for _, s in hits], m[[r for r, _ in hits]] @ queries[0], atol=1e-6)
+    assert [[r for r, _ in h] for h in ann.search_many(queries[:4], 5)] == [[r for r, _ in ann.search(q, 5)] for q in queries[:4]]
+    # appended rows go through the same projection
+    grown = np.vstack([m, _unit(m[:5] + 0.01)])
+    ann.update(np.arange(3000, 3005), grown)
+    assert ann.search(grown[3002], 1)[0][0] in (2, 3002)
+    ann.save(tmp_path / "p.usearch")
+    ann.projection.save(tmp_path / "p.npy")
+    proj = Projection.load(tmp_path / "p.npy")
+    assert np.array_equal(proj.basis, ann.projection.basis) and np.array_equal(proj.offset, ann.projection.offset)
+    again = HNSWIndex.load(tmp_path / "p.usearch", grown, projection=proj)
+    assert again.search(queries[1], 10) == ann.search(queries[1], 10)
+    with pytest.raises(ValueError, match="dims"):
+        HNSWIndex.load(tmp_path / "p.usearch", grown)  # the projection is missing
+    assert HNSWIndex.build(m, graph_dims=0).projection is None  # 0 keeps the full vectors
+    assert HNSWIndex.build(m[:20], graph_dims=16).projection is None  # too few rows to fit one
 
 
 def test_exact_search_limits_blas_threads_only_for_the_query():

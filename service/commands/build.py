@@ -34,7 +34,8 @@ def _echo_report(report, as_json: bool) -> None:
     default=None,
     help="Device for embedding (default: PAPERS_EMBEDDING_DEVICE).",
 )
-@click.option("--full", is_flag=True, help="Reprocess every paper, not only those changed since the last build.")
+@click.option("--full", is_flag=True, help="Reprocess every paper, not only those changed since the last build, "
+              "and rebuild the vector graphs (vectors of unchanged papers are kept).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def build_cmd(no_embeddings: bool, device: str | None, full: bool, as_json: bool) -> None:
     """Index what changed in the database and publish a new index version.
