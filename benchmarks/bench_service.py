@@ -39,7 +39,8 @@ class Served:
 
     @staticmethod
     def start(data_dir: Path, ready_timeout: float = 300.0, extra_env: dict[str, str] | None = None, workers: int | None = None,
-              models: tuple[str, str] = ("fake", "")):
+              models: tuple[str, str] = ("fake", ""), wrapper: list[str] | None = None):
+        """``wrapper``: a prefix for the command line (bench_memlimit: join a memory cgroup)."""
         import socket
 
         import httpx
@@ -57,7 +58,7 @@ class Served:
         args = [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)]
         if workers is not None:
             args += ["--workers", str(workers)]
-        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*(wrapper or []), *args], env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + ready_timeout
         while True:

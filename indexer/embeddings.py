@@ -33,6 +33,7 @@ import numpy as np
 
 from indexer.errors import IndexUnavailable, InvalidInput
 from indexer.idtable import IdTable
+from indexer.manifest import sha256_file
 from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, Projection, RowFile, build_index
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
@@ -230,14 +231,6 @@ def get_embedder(name: str, device: str = "cpu") -> Embedder:
 
 # ---------------------------------------------------------------------------------------
 # Store
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -479,7 +472,7 @@ class EmbeddingStore:
             if index.projection is not None:  # the graph's projection travels with it
                 names["proj"] = f"proj-{version}.npy"
                 index.projection.save(self.dir / names["proj"])
-        files = {name: _sha256(self.dir / name) for name in names.values()}
+        files = {name: sha256_file(self.dir / name) for name in names.values()}
         info = {"version": version, "files": files, "count": len(self), "dim": self.dim, "model": self.model_name}
         _atomic_write(self.dir / POINTER, lambda f: f.write(json.dumps(info).encode("utf-8")))
         _fsync_dir(self.dir)
@@ -555,11 +548,13 @@ class EmbeddingStore:
     def _load_version(self, info: dict[str, Any]) -> None:
         files: dict[str, str] = info.get("files") or {}
         version = int(info.get("version", 0))
+        ann = any(n.startswith("ann-") for n in files)
         for name, digest in files.items():
             path = self.dir / name
             if not path.exists():
                 raise IndexUnavailable(f"embedding file {path} is missing")
-            if _sha256(path) != digest:
+            # a served store with a graph reads its vectors row by row: keep them out of the cache
+            if sha256_file(path, drop_cache=self.readonly and ann and name.startswith("vectors-")) != digest:
                 raise IndexUnavailable(f"embedding file {path} failed its checksum (truncated or corrupt)")
         vec_name = next((n for n in files if n.startswith("vectors-")), None)
         ids_name = next((n for n in files if n.startswith("ids-")), None)
@@ -573,7 +568,6 @@ class EmbeddingStore:
             #   so the pages are the page cache's, shared by the workers;
             # - the builder with a graph reads row by row and may append: map copy-on-write;
             #   without a graph it reads everything: load it.
-            ann = any(n.startswith("ann-") for n in files)
             matrix: np.ndarray | RowFile
             if self.readonly and ann:
                 matrix = RowFile(self.dir / vec_name)

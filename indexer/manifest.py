@@ -48,11 +48,17 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path, chunk: int = 1 << 20, drop_cache: bool = False) -> str:
+    """``drop_cache``: tell the kernel the pages just read are not needed again, for a
+    multi-GB file that is only checksummed (a served store's vectors, read row by row
+    later): otherwise verifying it at start-up fills the page cache, and a memory limit,
+    with pages that push out the ones searches need (the graphs)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
+        if drop_cache and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
     return h.hexdigest()
 
 

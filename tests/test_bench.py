@@ -146,3 +146,22 @@ def test_1m_memory_targets_read_one_worker_and_the_default_separately():
     default = lines["1M: service resident memory, 2 workers (the default on this machine)"]
     assert (one["value"], one["pass"]) == (1900.0, True) and "700 MB anonymous" in one["how"]
     assert (default["value"], default["pass"]) == (2600.0, False)
+
+
+def test_service_under_a_memory_limit_answers_or_reports_the_oom_kill(built_settings):
+    """`papers serve` in a memory cgroup: with room it answers every request within the
+    limit; with far too little it is killed while loading, and the report says so."""
+    from benchmarks.bench_memlimit import available, bench_memory_limit
+
+    why = available()
+    if why:
+        pytest.skip(f"memory cgroups unavailable here: {why}")
+    queries = ["graph neural networks", "dark matter halo", "量子 计算"]
+    ok = bench_memory_limit(built_settings.data_dir, queries, limit_mb=1536, models=("fake", ""),
+                            clients=2, per_client=5, drop_cache=False)
+    assert ok["server_alive"] and ok["http_bm25"]["errors"] == 0 and ok["http_hybrid"]["errors"] == 0
+    assert ok["http_bm25"]["n"] == 10 and 0 < ok["after_hybrid"]["peak_mb"] <= 1536
+    assert ok["final"]["oom_kills"] == 0
+    starved = bench_memory_limit(built_settings.data_dir, queries, limit_mb=40, models=("fake", ""),
+                                 clients=2, per_client=5, drop_cache=False)
+    assert starved["server_alive"] is False and "failed" in starved and starved["final"]["oom_kills"] >= 1
