@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ INDEX_TASK = 2000  # rows per tokenising task (one seq range)
 KEYWORD_TASK = 1000  # rows per keyword task
 POOL_MIN = 20_000  # from this many changed rows on, tokenising and keywords run in a process pool
 WORKERS = 2
+EMBED_FETCH = 500  # papers whose texts are read per query while embedding (one SQLite IN list)
 
 
 @dataclass
@@ -227,12 +228,12 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
                 from_scratch = True
             if removed:
                 store.remove(removed)
-            items = _live_items(engine) if from_scratch else _live_items(engine, after=after, upto=max_seq)
-            todo = store.missing([(i, h) for i, h, *_ in items])
-            todo_set = set(todo)
-            work = [(i, h, embedding_text(t, a)) for i, h, t, a in items if i in todo_set]
+            pairs = _live_hashes(engine) if from_scratch else _live_hashes(engine, after=after, upto=max_seq)
+            todo = store.missing(pairs)
+            del pairs
             embedder = get_embedder(model, device=device or settings.embedding_device)
-            n = embed_papers(store, embedder, work, progress=progress) if work else 0
+            n = embed_papers(store, embedder, _embedding_items(engine, todo), total=len(todo),
+                             progress=progress) if todo else 0
             if full and store.rebuild_index():  # the graph too, with the current parameters
                 log.info("%s: ANN graph rebuilt over %d vectors", model, len(store))
             info = store.save()
@@ -284,15 +285,30 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _live_items(engine: Engine, after: int = 0, upto: int | None = None) -> list[tuple[str, str, str, str]]:
-    q = select(Paper.id, Paper.content_hash, Paper.title, Paper.abstract).where(Paper.withdrawn.is_(False))
+def _live_hashes(engine: Engine, after: int = 0, upto: int | None = None) -> list[tuple[str, str]]:
+    """(id, content hash) of the live papers (in a seq range): what the embedding stores
+    compare against, without the texts (at 1M the texts alone are ~1.5 GB of strings)."""
+    q = select(Paper.id, Paper.content_hash).where(Paper.withdrawn.is_(False))
     if after:
         q = q.where(Paper.seq > after)
     if upto is not None:
         q = q.where(Paper.seq <= upto)
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
-    return [(r.id, r.content_hash, r.title, r.abstract) for r in rows]
+        return [(r.id, r.content_hash) for r in conn.execute(q)]
+
+
+def _embedding_items(engine: Engine, ids: Sequence[str], batch: int = EMBED_FETCH) -> Iterator[tuple[str, str, str]]:
+    """(id, content hash, embedding text) of ``ids``, read ``batch`` papers at a time, so a
+    from-scratch embedding build holds one batch of texts instead of every paper's."""
+    for start in range(0, len(ids), batch):
+        part = list(ids[start : start + batch])
+        q = select(Paper.id, Paper.content_hash, Paper.title, Paper.abstract).where(Paper.id.in_(part))
+        with engine.connect() as conn:
+            found = {r.id: r for r in conn.execute(q)}
+        for pid in part:
+            r = found.get(pid)
+            if r is not None:  # deleted since the hashes were read: nothing to embed
+                yield r.id, r.content_hash, embedding_text(r.title, r.abstract)
 
 
 # -- worker processes ------------------------------------------------------------------------

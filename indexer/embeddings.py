@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -626,40 +626,56 @@ class EmbeddingStore:
 def embed_papers(
     store: EmbeddingStore,
     embedder: Embedder,
-    items: Sequence[tuple[str, str, str]],
+    items: Iterable[tuple[str, str, str]],
     batch_size: int = 64,
     checkpoint_every: int = 1024,
     progress: bool = True,
+    total: int | None = None,
 ) -> int:
     """Embed ``(id, content_hash, text)`` items the store lacks; returns how many.
 
-    Every ``checkpoint_every`` papers the new rows are written as a checkpoint chunk,
-    so a run killed midway keeps its progress (``store.load()`` replays the chunks).
-    The caller publishes with ``store.save()``.
+    ``items`` may be a generator: the build streams them from the database a chunk at a
+    time, so the texts of a million papers are never all in memory at once (``total``
+    then sizes the progress bar). Every ``checkpoint_every`` papers the new rows are
+    written as a checkpoint chunk, so a run killed midway keeps its progress
+    (``store.load()`` replays the chunks). The caller publishes with ``store.save()``.
     """
-    todo_ids = set(store.missing((i, h) for i, h, _ in items))
-    todo = [it for it in items if it[0] in todo_ids]
-    if not todo:
+    if total is None and isinstance(items, Sized):
+        total = len(items)
+    if total == 0:
         return 0
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), desc=f"embed {store.model_name}", unit="doc", file=sys.stderr)
+        bar = tqdm(total=total, desc=f"embed {store.model_name}", unit="doc", file=sys.stderr)
     done = 0
     step = max(1, checkpoint_every)
     try:
-        for s in range(0, len(todo), step):
-            chunk = todo[s : s + step]
-            vecs = embedder.encode([t for _, _, t in chunk], batch_size=batch_size)
-            ids = [i for i, _, _ in chunk]
-            hashes = [h for _, h, _ in chunk]
-            store.add(ids, hashes, vecs)
-            store.checkpoint(ids, hashes, vecs)
-            done += len(chunk)
+        for chunk in _chunks(items, step):
+            todo_ids = set(store.missing((i, h) for i, h, _ in chunk))
+            todo = [it for it in chunk if it[0] in todo_ids]
+            if todo:
+                vecs = embedder.encode([t for _, _, t in todo], batch_size=batch_size)
+                ids = [i for i, _, _ in todo]
+                hashes = [h for _, h, _ in todo]
+                store.add(ids, hashes, vecs)
+                store.checkpoint(ids, hashes, vecs)
+                done += len(todo)
             if bar is not None:
                 bar.update(len(chunk))
     finally:
         if bar is not None:
             bar.close()
     return done
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for it in items:
+        chunk.append(it)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

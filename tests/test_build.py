@@ -127,3 +127,22 @@ def test_full_rebuild_replaces_index_and_keeps_keywords(small):
     assert {k: v for k, v in after.items() if k != recs[2].id} == {k: v for k, v in before.items() if k != recs[2].id}
     eng = SearchEngine.open(settings)
     assert [h.id for h in eng.search("ornithopter zeppelins", mode="bm25").hits][:1] == [recs[2].id]
+
+
+def test_embedding_texts_are_streamed_in_batches_from_the_database(built_settings):
+    """The build reads the texts to embed a batch at a time, in the order asked, with the
+    stored hash; ids no longer in the database are skipped (deleted meanwhile)."""
+    from sqlalchemy import select
+
+    from indexer.build import _embedding_items, _live_hashes, embedding_text
+    from indexer.models import Paper
+
+    engine = open_database(built_settings)
+    pairs = _live_hashes(engine)
+    assert len(pairs) == 8000 and all(len(h) == 40 for _, h in pairs[:50])  # sha1 of the content
+    ids = [pairs[5][0], "9999.99999", pairs[0][0], pairs[3][0]]
+    got = list(_embedding_items(engine, ids, batch=2))
+    assert [g[0] for g in got] == [pairs[5][0], pairs[0][0], pairs[3][0]]
+    with engine.connect() as conn:
+        row = conn.execute(select(Paper.title, Paper.abstract, Paper.content_hash).where(Paper.id == pairs[0][0])).one()
+    assert got[1] == (pairs[0][0], row.content_hash, embedding_text(row.title, row.abstract))

@@ -339,3 +339,17 @@ def test_ann_graph_follows_removals_without_rebuild(tmp_path, papers):
     assert loaded.index.kind == "hnsw" and len(loaded) == 147
     pid = items[100][0]
     assert loaded.search(loaded.vector(pid), 1)[0][0] == pid
+
+
+def test_embed_papers_takes_a_stream_and_skips_what_it_holds(tmp_path, papers):
+    """A generator of items (the build's stream from the database) embeds like a list:
+    checkpointed chunk by chunk, nothing twice, and nothing when all is present."""
+    fake = get_embedder("fake")
+    store = EmbeddingStore(tmp_path, "fake")
+    items = _items(papers[:30])
+    assert embed_papers(store, fake, (it for it in items + items[:5]), total=35, checkpoint_every=8, progress=False) == 30
+    assert len(store) == 30 and len(list(tmp_path.glob("pending-*.npz"))) == 4
+    assert embed_papers(store, fake, (it for it in items), total=30, progress=False) == 0
+    listed = EmbeddingStore(tmp_path / "list", "fake")
+    embed_papers(listed, fake, items, progress=False)
+    assert np.allclose(listed.vector(papers[7]["id"]), store.vector(papers[7]["id"]))
