@@ -259,26 +259,6 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def _write_rows(f, parts: Sequence[np.ndarray], dim: int) -> None:
-    """One float32 ``.npy`` matrix from row blocks, written block by block (no concatenation)."""
-    from numpy.lib import format as npy
-
-    rows = sum(int(p.shape[0]) for p in parts)
-    npy.write_array_header_1_0(f, {"descr": npy.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                                   "shape": (rows, dim)})
-    step = 65_536
-    for part in parts:
-        for start in range(0, part.shape[0], step):
-            block = np.ascontiguousarray(part[start : start + step], dtype=np.float32)
-            f.write(block.data)
-
-
-def _reopen_rows(path: Path, dim: int) -> np.ndarray:
-    if dim == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.load(path, allow_pickle=False, mmap_mode="c")
-
-
 _VERSION_RE = re.compile(r"^(?:vectors|ids|ann|proj)-(\d+)\.(?:npy|json|usearch)$")
 _CHUNK_RE = re.compile(r"^pending-(\d+)\.npz$")
 POINTER = "current.json"
@@ -479,16 +459,8 @@ class EmbeddingStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         version = max(self.version, self._max_version_on_disk()) + 1
         names = self._files(version)
-        parts = [p for p in [self._matrix, *self._pending] if p.shape[0]]
-        dim = parts[0].shape[1] if parts else 0
-        _atomic_write(self.dir / names["vectors"], lambda f: _write_rows(f, parts, dim))
-        # the builder goes on from the file just written, mapped copy-on-write: the rows
-        # are never concatenated in memory (at 1M that copy was a second 1.5–2 GB matrix)
-        parts.clear()
-        self._matrix, self._pending = _reopen_rows(self.dir / names["vectors"], dim), []
-        matrix = self._matrix
-        if self._index is not None:  # same rows: re-score from the mapped file too
-            self._index.matrix = matrix
+        matrix = self.matrix
+        _atomic_write(self.dir / names["vectors"], lambda f: np.save(f, matrix, allow_pickle=False))
         meta = {"model": self.model_name, "dim": self.dim, "ids": self.ids, "hashes": self.hashes}
         _atomic_write(self.dir / names["ids"], lambda f: f.write(json.dumps(meta).encode("utf-8")))
         if "ann" in names:

@@ -353,22 +353,3 @@ def test_embed_papers_takes_a_stream_and_skips_what_it_holds(tmp_path, papers):
     listed = EmbeddingStore(tmp_path / "list", "fake")
     embed_papers(listed, fake, items, progress=False)
     assert np.allclose(listed.vector(papers[7]["id"]), store.vector(papers[7]["id"]))
-
-
-def test_save_writes_added_blocks_without_concatenating_and_maps_the_result(tmp_path, papers):
-    """save() writes the stored rows and every added block straight into the new file and
-    goes on from that file (mapped copy-on-write): same rows, same answers, and later
-    additions and replacements still work."""
-    fake = get_embedder("fake")
-    store = EmbeddingStore(tmp_path, "fake")
-    embed_papers(store, fake, _items(papers[:40]), checkpoint_every=16, progress=False)
-    expected = np.array(store.matrix)
-    embed_papers(store, fake, _items(papers[40:60]), checkpoint_every=7, progress=False)
-    expected = np.vstack([expected, fake.encode([t for _, _, t in _items(papers[40:60])])])
-    info = store.save()
-    assert isinstance(store.matrix, np.memmap) and np.allclose(store.matrix, expected, atol=1e-6)
-    assert np.allclose(np.load(tmp_path / f"vectors-{info['version']}.npy"), expected, atol=1e-6)
-    store.add([papers[0]["id"], "new-1"], ["changed", "h"], expected[[5, 6]])  # replace one, add one
-    again = EmbeddingStore(tmp_path, "fake").load(store.save())
-    assert np.allclose(again.vector(papers[0]["id"]), expected[5]) and np.allclose(again.vector("new-1"), expected[6])
-    assert np.allclose(again.vector(papers[9]["id"]), expected[9]) and len(again) == 61
