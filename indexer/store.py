@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -53,6 +53,8 @@ from sqlalchemy import (
 from indexer.db import open_database
 from indexer.models import Paper, PaperCategory
 from indexer.records import InvalidRecord, PaperRecord
+
+T = TypeVar("T")
 
 try:  # orjson: ~5x faster JSON text for the authors/categories columns
     import orjson
@@ -461,10 +463,11 @@ def _sync_categories(conn: Connection, changes: dict[str, list[str]], inserted: 
         conn.execute(_category_insert(conn), [{"paper_id": p, "category": c} for p, c in pairs])
 
 
-def batched(records: Iterable[PaperRecord], batch_size: int) -> Iterator[list[PaperRecord]]:
-    batch: list[PaperRecord] = []
-    for rec in records:
-        batch.append(rec)
+def batched(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
+    """Lists of ``batch_size`` items (the last one shorter) from any iterable, lazily."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
         if len(batch) >= batch_size:
             yield batch
             batch = []
