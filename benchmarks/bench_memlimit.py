@@ -23,12 +23,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
-from benchmarks.bench_service import Served, _loadgen, tree_memory_mb
+from benchmarks.bench_service import Served, _loadgen, paths_file, search_paths, tree_memory_mb
 from benchmarks.measure import summarize
 
 V1 = Path("/sys/fs/cgroup/memory")
@@ -144,14 +143,12 @@ def bench_memory_limit(data_dir: Path, queries: list[str], limit_mb: int = 2048,
         out["at_ready"] = cg.stats()
         host, port = urlparse(base).hostname, urlparse(base).port
         for mode in modes:
-            paths = [f"/api/search?{urlencode({'q': q, 'mode': mode, 'size': 10})}" for q in queries]
-            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-                json.dump(paths, f)
+            name = paths_file(search_paths(queries, mode))
             try:
-                _loadgen(host, port, f.name, clients, 2)  # warm every connection
-                r = _loadgen(host, port, f.name, clients, per_client)
+                _loadgen(host, port, name, clients, 2)  # warm every connection
+                r = _loadgen(host, port, name, clients, per_client)
             finally:
-                os.unlink(f.name)
+                os.unlink(name)
             k = len(r["latencies_ms"])
             out[f"http_{mode}"] = {"clients": clients, **summarize(r["latencies_ms"]),
                                    "requests_per_s": round(k / r["wall_s"], 1) if r["wall_s"] else None,

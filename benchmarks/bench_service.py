@@ -108,7 +108,7 @@ def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: 
         raise RuntimeError(f"no published index under {data_dir}: run the build bench first")
     default = serve_default_workers()
     counts = workers or tuple(sorted({1, default}))
-    paths = [f"/api/search?{urlencode({'q': q, 'mode': mode, 'size': 10})}" for q in queries]
+    paths = search_paths(queries, mode)
     out: dict = {"serve_default_workers": default, "by_workers": {}}
     for n in counts:
         res = _bench_one(Path(data_dir), queries, paths, per_client, clients, mode, n, measure_page=n == default,
@@ -129,7 +129,7 @@ def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     proc, base, log = Served.start(data_dir, workers=workers, models=models)
-    others = {m: [f"/api/search?{urlencode({'q': q, 'mode': m, 'size': 10})}" for q in queries] for m in also}
+    others = {m: search_paths(queries, m) for m in also}
     try:
         out: dict = {"workers": workers, "models": list(models), "rss_ready_mb": tree_rss_mb(proc.pid)}
         with httpx.Client(base_url=base, timeout=60) as c:
@@ -138,11 +138,7 @@ def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client:
                     c.get("/api/search", params={"q": q, "mode": m})
             c.get("/")
         host, port = urlparse(base).hostname, urlparse(base).port
-        files = {}
-        for m, ps in ((mode, paths), *others.items()):
-            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-                json.dump(ps, f)
-            files[m] = f.name
+        files = {m: paths_file(ps) for m, ps in ((mode, paths), *others.items())}
         try:
             # every worker and connection warmed (the kernel spreads connections over workers)
             for name in files.values():
@@ -187,6 +183,18 @@ def _bench_one(data_dir: Path, queries: list[str], paths: list[str], per_client:
         return out
     finally:
         Served.stop(proc, log)
+
+
+def search_paths(queries: list[str], mode: str) -> list[str]:
+    """The `/api/search` request targets the load generator sends, one per query."""
+    return [f"/api/search?{urlencode({'q': q, 'mode': mode, 'size': 10})}" for q in queries]
+
+
+def paths_file(paths: list[str]) -> str:
+    """A temporary JSON file of request targets for benchmarks/loadgen.py (caller unlinks)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(paths, f)
+    return f.name
 
 
 def _loadgen(host: str, port: int, paths_file: str, clients: int, per_client: int) -> dict:
