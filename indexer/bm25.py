@@ -52,8 +52,8 @@ SORTS = ("relevance", "date")
 # Equal BM25 scores are common (same length, same counts); tantivy orders them by segment
 # and doc number, which differ between a bulk build and incremental upserts of the same
 # papers. Relevance pages break ties by paper id, so the order does not depend on how the
-# index was written. This many hits beyond the page are read to
-# see a tie that crosses its end (more when a tie runs past them).
+# index was written. This many hits beyond the page are read to see a tie that crosses
+# its end (more when a tie runs past them).
 TIE_LOOKAHEAD = 8
 SCHEMA_VERSION = 1
 STAMP_FILE = "papers-bm25.json"  # which tokenizer/schema wrote the terms in this index

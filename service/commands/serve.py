@@ -9,7 +9,7 @@ import click
 from indexer.settings import get_settings
 
 #: Most worker processes `papers serve` starts by itself. Each loads its own query models
-#: and id maps (≈ 0.6 GB at 100k papers, 0.8 GB at 1M with both embedding spaces); the
+#: and id table (≈ 0.6 GB at 100k papers, 0.7 GB at 1M with both embedding spaces); the
 #: BM25 index, the vectors and the HNSW graphs are files shared through the page cache.
 MAX_DEFAULT_WORKERS = 2
 
@@ -29,7 +29,7 @@ def default_workers() -> int:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 for all)")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port")
 @click.option("--workers", default=None, type=click.IntRange(1, 64),
-              help=f"Worker processes, each with its own query models and id maps in memory "
+              help=f"Worker processes, each with its own query models and id table in memory "
                    f"[default: one per CPU core, at most {MAX_DEFAULT_WORKERS}]")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (a reverse proxy usually does; it costs CPU per request)")
