@@ -214,9 +214,10 @@ class SearchEngine:
             return found
         with self._model_lock:  # one load per model, whichever thread asks first
             if model not in self._embedders:
-                from indexer.embeddings import get_embedder
+                from indexer.embeddings import get_query_embedder
 
-                self._embedders[model] = get_embedder(model, device=self.settings.embedding_device)
+                self._embedders[model] = get_query_embedder(
+                    model, device=self.settings.embedding_device, encoder=self.settings.query_encoder)
             return self._embedders[model]
 
     def extractor(self):

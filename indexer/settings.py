@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
     oai_set: str = Field(default="cs", description="Default OAI-PMH set harvested by `papers nightly`")
     embedding_model: str = Field(default="all-MiniLM-L6-v2", description="sentence-transformers model name or path")
     embedding_device: str = Field(default="cpu", description="Device for embedding (cpu, cuda)")
+    query_encoder: Literal["numpy", "sentence-transformers"] = Field(
+        default="numpy",
+        description="How the service encodes queries for a BERT model on CPU: 'numpy' (no torch in the "
+        "service, weights shared between workers) or 'sentence-transformers'")
     multilingual_model: str = Field(default="use-multilingual", description="Query-side multilingual encoder ('' to disable)")
     online_fetch: bool = Field(default=False, description="Fetch unknown arXiv ids from the arXiv API on demand")
     log_level: str = Field(default="INFO", description="Logging level")

@@ -68,7 +68,8 @@ def test_store_only_embeds_new_or_changed_and_round_trips(tmp_path, papers):
     assert len(store) == 50
     info = store.save()
     assert info["count"] == 50 and info["dim"] == emb.dim
-    assert set(info["files"]) == {f"vectors-{info['version']}.npy", f"ids-{info['version']}.json"}
+    v = info["version"]
+    assert set(info["files"]) == {f"vectors-{v}.npy", f"ids-{v}.json", f"idtable-{v}.npy"}
     again = EmbeddingStore(tmp_path, "fake").load(info)
     assert again.ids == store.ids
     assert np.allclose(again.vector(items[7][0]), store.vector(items[7][0]))
@@ -249,6 +250,11 @@ def test_serving_load_is_read_only_shares_the_graph_and_answers_the_same(tmp_pat
     assert twin.share_ids(served) and twin.ids is served.ids and twin.similar(papers[4]["id"], 10) == full.similar(papers[4]["id"], 10)
     assert not full.share_ids(served)  # a writable store keeps its own
     assert isinstance(served.ids, IdTable) and served.ids == full.ids and len(served) == len(full)
+    assert isinstance(served.ids._ids.base, np.memmap)  # the saved table, mapped: no JSON parsed
+    # a version saved before id tables were (no idtable file in its entry) still loads
+    old = dict(info, files={n: d for n, d in info["files"].items() if not n.startswith("idtable-")})
+    legacy = EmbeddingStore(tmp_path, "fake", ann_threshold=100).load(old, readonly=True)
+    assert legacy.ids == full.ids and legacy.similar(papers[4]["id"], 10) == full.similar(papers[4]["id"], 10)
     assert served.vector("no-such-paper") is None and served.similar("no-such-paper", 5) == []
     small = EmbeddingStore(tmp_path / "exact", "fake")  # below the ANN threshold: exact search, mapped too
     embed_papers(small, get_embedder("fake"), _items(papers[:20]), progress=False)

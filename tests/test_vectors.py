@@ -180,3 +180,25 @@ def test_id_table_maps_rows_and_ids_both_ways_like_a_list_and_dict():
     assert IdTable(["é1", "a"]).get("é1") == 0 and IdTable([]).get("x") is None
     with pytest.raises(ValueError, match="unique"):
         IdTable(["a", "b", "a"])
+
+
+def test_id_table_saved_and_mapped_answers_the_same(tmp_path):
+    """What the service maps (no ids parsed, pages shared) equals the table it was saved
+    from; a file whose halves disagree, or that is not a table, is refused."""
+    from indexer.idtable import IdTable
+
+    ids = ["2401.00007", "hep-th/9901001", "0704.0001", "math/0612345", "2312.17765", "1501.0001"]
+    IdTable(ids).save(tmp_path / "t.npy")
+    mapped = IdTable.load(tmp_path / "t.npy")
+    assert mapped == ids and [mapped.get(p) for p in ids] == list(range(len(ids))) and mapped.get("0704.0002") is None
+    assert isinstance(mapped._ids.base, np.memmap) or isinstance(mapped._ids, np.memmap)
+    IdTable([]).save(tmp_path / "empty.npy")
+    assert len(IdTable.load(tmp_path / "empty.npy")) == 0
+    both = np.load(tmp_path / "t.npy")
+    both[1, [0, 1]] = both[1, [1, 0]]  # sorted half out of order
+    np.save(tmp_path / "bad.npy", both)
+    with pytest.raises(ValueError, match="do not match"):
+        IdTable.load(tmp_path / "bad.npy")
+    np.save(tmp_path / "flat.npy", np.array(ids, dtype=np.bytes_))
+    with pytest.raises(ValueError, match="not an id table"):
+        IdTable.load(tmp_path / "flat.npy")

@@ -339,15 +339,16 @@ def evaluate_retrieval(
                     embedded[m] = n
                     timings[f"embed_corpus_s[{m}]"] = round(time.perf_counter() - t, 2)
                     qids = [q for q in route if route[q] == m]
-                    from indexer.embeddings import get_embedder
+                    # queries go through the encoder the service uses (numpy BERT on CPU)
+                    from indexer.embeddings import get_query_embedder
 
                     t = time.perf_counter()
                     if qids:
-                        qv = get_embedder(m, device=device).encode([dense_text[q] for q in qids], batch_size=64)
+                        qv = get_query_embedder(m, device=device).encode([dense_text[q] for q in qids], batch_size=64)
                         for qid, hits in zip(qids, store.search_many(qv, CANDIDATES), strict=True):
                             dense[qid] = hits
                     if m == multilingual_model and aux_qids:
-                        qv = get_embedder(m, device=device).encode([dense_text[q] for q in aux_qids], batch_size=64)
+                        qv = get_query_embedder(m, device=device).encode([dense_text[q] for q in aux_qids], batch_size=64)
                         for qid, hits in zip(aux_qids, store.search_many(qv, CANDIDATES), strict=True):
                             aux[qid] = hits
                     timings[f"dense_search_s[{m}]"] = round(time.perf_counter() - t, 2)
