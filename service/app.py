@@ -59,9 +59,29 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+#: glibc malloc arenas a worker may create. By default every thread that allocates can get
+#: its own (up to 8 per core), and the threadpool's threads each keep theirs: measured
+#: at 1M (one worker, 8 clients, BM25 then hybrid), two arenas hold 333 MB of anonymous
+#: memory against 357 MB, at the same latency and CPU per request.
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
+    """``mallopt(M_ARENA_MAX, n)`` on glibc; False elsewhere (musl, macOS): nothing to do."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-8, n))  # -8: M_ARENA_MAX in <malloc.h>
+    except (OSError, AttributeError):
+        return False
+
+
 def create_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
     """Build the app. ``engine`` (a SearchEngine) is opened lazily from ``settings`` when omitted."""
     settings = settings or get_settings()
+    limit_malloc_arenas()
     app = FastAPI(
         lifespan=_lifespan,
         title="papers",

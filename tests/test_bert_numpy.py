@@ -83,6 +83,11 @@ print(type(enc).__name__, anon() - before, sorted(m for m in ("torch", "transfor
     assert int(grown) < 40, f"{grown} MB of anonymous memory for the encoder"
 
 
+def _zh_summaries() -> dict[str, str]:
+    with gzip.open(REPO / "indexer" / "data" / "sample-zh.jsonl.gz", "rt", encoding="utf-8") as f:
+        return {r["id"]: r["zh"] for r in map(json.loads, f)}
+
+
 def _model_copy(tmp_path: Path, pooling: dict | None = None) -> Path:
     """The shipped model's files linked into tmp_path, with another pooling config."""
     src = model_dir(MINILM)
@@ -117,19 +122,28 @@ def test_settings_and_devices_choose_the_encoder():
 
 def test_engine_answers_dense_queries_with_the_numpy_encoder(tmp_path):
     """A data dir embedded by sentence-transformers, searched through the numpy encoder:
-    a paper's own title finds it first."""
+    a paper's own title finds it first (and a Chinese query goes through USE)."""
     from indexer.build import build
     from indexer.db import open_database
     from indexer.engine import SearchEngine
     from indexer.store import upsert_papers
     from tests.conftest import make_settings, sample_records
 
-    settings = make_settings(tmp_path, embedding_model=MINILM)
-    records = sample_records(40)
+    settings = make_settings(tmp_path, embedding_model=MINILM, multilingual_model="use-multilingual")
+    zh = _zh_summaries()
+    pool = sample_records(10_000)
+    with_zh = [r for r in pool if r.id in zh][:20]
+    records = [r for r in pool if r.id not in zh][:20] + with_zh
     upsert_papers(open_database(settings), records)
     build(settings, embeddings=True, progress=False)
     engine = SearchEngine.open(settings)
     assert isinstance(engine.embedder(MINILM), NumpyBertEncoder)
+    # and USE's table is mapped from the data dir's cache (tests/test_embeddings.py)
+    assert isinstance(engine.embedder("use-multilingual").model._model.table, np.memmap)
+    assert [p.name[:12] for p in (tmp_path / "cache").iterdir()] == ["usem3-table-"]
     for r in records[:5]:
         hits = engine.search(r.title, mode="dense", size=3).hits
         assert hits[0].id == r.id, (r.title, [h.id for h in hits])
+    # a Chinese summary is routed to the multilingual space and finds its English paper
+    found = sum(any(h.id == r.id for h in engine.search(zh[r.id], mode="dense", size=3).hits) for r in with_zh)
+    assert len(with_zh) == 20 and found >= 15, found  # 19 of 20 measured

@@ -359,3 +359,27 @@ def test_embed_papers_takes_a_stream_and_skips_what_it_holds(tmp_path, papers):
     listed = EmbeddingStore(tmp_path / "list", "fake")
     embed_papers(listed, fake, items, progress=False)
     assert np.allclose(listed.vector(papers[7]["id"]), store.vector(papers[7]["id"]))
+
+
+def test_use_table_is_mapped_from_a_cache_and_gives_the_same_vectors(tmp_path):
+    """The service maps USE's 65 MB embedding table from a cache file (shared by the
+    workers) instead of holding it in each: same vectors, the file written once and
+    reused, and an unwritable cache keeps the in-memory table."""
+    from indexer.embeddings import UseEmbedder, get_query_embedder
+
+    texts = ["图神经网络在推荐系统中的应用", "graph neural networks for molecules", "量子纠错 surface code"]
+    plain = UseEmbedder()
+    assert not isinstance(plain.model._model.table, np.memmap)
+    mapped = get_query_embedder("use-multilingual", cache_dir=tmp_path / "cache")
+    assert isinstance(mapped.model._model.table, np.memmap)
+    assert np.array_equal(plain.encode(texts), mapped.encode(texts))
+    (cached,) = (tmp_path / "cache").iterdir()
+    stamp = cached.stat().st_mtime_ns
+    again = UseEmbedder(table_cache=tmp_path / "cache")
+    assert isinstance(again.model._model.table, np.memmap) and cached.stat().st_mtime_ns == stamp
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    fallback = UseEmbedder(table_cache=blocked / "cache")
+    assert not isinstance(fallback.model._model.table, np.memmap)
+    assert np.array_equal(fallback.encode(texts), mapped.encode(texts))
+
