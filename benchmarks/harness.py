@@ -305,6 +305,7 @@ def run_suite(corpus: str, out: Path, work: Path, quick: bool = False, only: tup
         try:
             res = RUNNERS[name](run)
             res["bench_seconds"] = round(time.perf_counter() - t0, 1)
+            res["ran_at"] = datetime.now(UTC).isoformat(timespec="seconds")  # merged reports mix runs (summarize)
         except Exception as e:  # noqa: BLE001 - one broken component must not hide the others
             res = {"error": f"{type(e).__name__}: {e}"[:1500], "trace": traceback.format_exc()[-1500:]}
         run.results[name] = res
