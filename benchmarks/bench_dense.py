@@ -97,7 +97,7 @@ def bench_embedders(records: list[dict], n: int, models=("all-MiniLM-L6-v2", "us
     """docs/s per model on ``n`` real title+abstract texts, and query-encode latency on
     short (3-word) queries with the embedder kept loaded, as the engine keeps it;
     returns MiniLM vectors too. ``device`` comes from PAPERS_EMBEDDING_DEVICE."""
-    from indexer.embeddings import QUERY_TEXTS, batch_threads, get_embedder
+    from indexer.embeddings import QUERY_TEXTS, batch_threads, get_embedder, get_query_embedder
 
     texts = [f"{r['title']}. {r['abstract']}" for r in records[:n]]
     queries = short_queries(records[n:] or records, 40)
@@ -117,6 +117,13 @@ def bench_embedders(records: list[dict], n: int, models=("all-MiniLM-L6-v2", "us
             out[name] = {"dim": int(vecs.shape[1]), "docs_per_s": round(len(texts) / sec, 1),
                          "cpu_s_per_doc": round(cpu / max(1, len(texts)), 4), "load_s": round(load_s, 2),
                          "query_encode": q, "load_avg": _load()}
+            served = get_query_embedder(name, device=device)
+            if type(served) is not type(emb):  # the service's own encoder, beside this one as its baseline
+                sq = _timed(lambda t, e=served: e.encode([t]), queries, warmup=5)
+                agree = float(np.min(np.sum(served.encode(queries) * emb.encode(queries), axis=1)))
+                out[name]["query_encode_service"] = {**sq, "encoder": type(served).__name__,
+                                                     "min_cosine_to_baseline": round(agree, 6),
+                                                     "speedup_p50": round(q["p50_ms"] / sq["p50_ms"], 2) if sq["p50_ms"] else None}
             if base is None and name == "all-MiniLM-L6-v2":
                 base = np.asarray(vecs, dtype=np.float32)
         except Exception as e:  # noqa: BLE001 - a missing model is reported, not fatal

@@ -8,9 +8,10 @@ import click
 
 from indexer.settings import get_settings
 
-#: Most worker processes `papers serve` starts by itself. Each loads its own query models
-#: and id table (≈ 0.6 GB at 100k papers, 0.7 GB at 1M with both embedding spaces); the
-#: BM25 index, the vectors and the HNSW graphs are files shared through the page cache.
+#: Most worker processes `papers serve` starts by itself. Each holds its own Python objects
+#: (≈ 0.2 GB at 100k papers, 0.33 GB at 1M with both embedding spaces); the BM25 index, the
+#: vectors, the HNSW graphs, the id table and the query models' weights are files shared
+#: through the page cache.
 MAX_DEFAULT_WORKERS = 2
 
 
@@ -29,8 +30,8 @@ def default_workers() -> int:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 for all)")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port")
 @click.option("--workers", default=None, type=click.IntRange(1, 64),
-              help=f"Worker processes, each with its own query models and id table in memory "
-                   f"[default: one per CPU core, at most {MAX_DEFAULT_WORKERS}]")
+              help=f"Worker processes, each with its own Python objects in memory (≈ 0.33 GB at 1M papers; "
+                   f"index, graphs and model weights are shared) [default: one per CPU core, at most {MAX_DEFAULT_WORKERS}]")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (a reverse proxy usually does; it costs CPU per request)")
 @click.option("--reload", "auto_reload", is_flag=True, help="Restart on code changes (development)")
