@@ -89,11 +89,12 @@ class Served:
             path.unlink()
 
 
-def serve_default_workers() -> int:
-    """What `papers serve` runs without --workers (service/commands/serve.py)."""
-    from service.commands.serve import default_workers
+def serve_default_workers(data_dir: Path | None = None) -> int:
+    """What `papers serve` runs without --workers on this machine over ``data_dir``'s index
+    (service/sizing.py)."""
+    from service.sizing import default_workers
 
-    return default_workers()
+    return default_workers(Path(data_dir) / "index" if data_dir is not None else None).workers
 
 
 def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: int = 8, mode: str = "bm25",
@@ -106,7 +107,7 @@ def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: 
     ``mode``, reported as ``http_<mode>``. Memory is taken after every mode has warmed."""
     if not (Path(data_dir) / "index" / "manifest.json").exists():
         raise RuntimeError(f"no published index under {data_dir}: run the build bench first")
-    default = serve_default_workers()
+    default = serve_default_workers(data_dir)
     counts = workers or tuple(sorted({1, default}))
     paths = search_paths(queries, mode)
     out: dict = {"serve_default_workers": default, "by_workers": {}}

@@ -287,9 +287,9 @@ def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy", c
         from indexer.bert_numpy import NumpyBertEncoder, UnsupportedModel
 
         try:
-            encoder = NumpyBertEncoder(root, name=name)
+            numpy_encoder = NumpyBertEncoder(root, name=name)
             log.info("query encoder for %s: numpy, weights mapped from %s", name, root / "model.safetensors")
-            return encoder
+            return numpy_encoder
         except UnsupportedModel as e:
             log.info("query encoder for %s: sentence-transformers (%s)", name, e)
     return get_embedder(name, device=device)

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from indexer.settings import get_settings
-
-#: Most worker processes `papers serve` starts by itself. Each holds its own Python objects
-#: (≈ 0.2 GB at 100k papers, 0.33 GB at 1M with both embedding spaces); the BM25 index, the
-#: vectors, the HNSW graphs, the id table and the query models' weights are files shared
-#: through the page cache.
-MAX_DEFAULT_WORKERS = 2
-
-
-def default_workers() -> int:
-    """Worker processes when --workers is not given: one per CPU this process may use, at
-    most MAX_DEFAULT_WORKERS. The engine's Python holds the GIL for most of a search, so
-    one process keeps about one core busy; the service bench times 1 and this many."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+from service.sizing import MAX_DEFAULT_WORKERS, default_workers
 
 
 @click.command("serve")
@@ -31,7 +13,8 @@ def default_workers() -> int:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port")
 @click.option("--workers", default=None, type=click.IntRange(1, 64),
               help=f"Worker processes, each with its own Python objects in memory (≈ 0.33 GB at 1M papers; "
-                   f"index, graphs and model weights are shared) [default: one per CPU core, at most {MAX_DEFAULT_WORKERS}]")
+                   f"index, graphs and model weights are shared) [default: one per CPU core, at most "
+                   f"{MAX_DEFAULT_WORKERS}, fewer where the index and the workers would not fit in memory]")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (a reverse proxy usually does; it costs CPU per request)")
 @click.option("--reload", "auto_reload", is_flag=True, help="Restart on code changes (development)")
@@ -45,12 +28,17 @@ def serve_command(host: str, port: int, workers: int | None, access_log: bool, a
     import uvicorn
 
     settings = get_settings()
+    if workers is None and not auto_reload:
+        plan = default_workers(settings.index_dir)
+        workers = plan.workers
+        if plan.reason:
+            click.echo(f"papers serve: {plan.reason}", err=True)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=1 if auto_reload else (workers or default_workers()),
+        workers=1 if auto_reload else workers,
         reload=auto_reload,
         log_level=settings.log_level.lower(),
         access_log=access_log,
