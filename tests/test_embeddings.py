@@ -361,7 +361,7 @@ def test_embed_papers_takes_a_stream_and_skips_what_it_holds(tmp_path, papers):
     assert np.allclose(listed.vector(papers[7]["id"]), store.vector(papers[7]["id"]))
 
 
-def test_use_table_is_mapped_from_a_cache_and_gives_the_same_vectors(tmp_path):
+def test_use_table_is_mapped_from_a_cache_and_gives_the_same_vectors(tmp_path, caplog):
     """The service maps USE's 65 MB embedding table from a cache file (shared by the
     workers) instead of holding it in each: same vectors, the file written once and
     reused, and an unwritable cache keeps the in-memory table."""
@@ -377,6 +377,15 @@ def test_use_table_is_mapped_from_a_cache_and_gives_the_same_vectors(tmp_path):
     stamp = cached.stat().st_mtime_ns
     again = UseEmbedder(table_cache=tmp_path / "cache")
     assert isinstance(again.model._model.table, np.memmap) and cached.stat().st_mtime_ns == stamp
+    # a damaged cache (same size, other bytes) is noticed and rewritten, never used
+    raw = bytearray(cached.read_bytes())
+    raw[-1000:] = bytes(b ^ 0xFF for b in raw[-1000:])
+    cached.write_bytes(bytes(raw))
+    with caplog.at_level("WARNING", logger="indexer.embeddings"):
+        repaired = UseEmbedder(table_cache=tmp_path / "cache")
+    assert "does not match the model: rewritten" in caplog.text
+    assert isinstance(repaired.model._model.table, np.memmap)
+    assert np.array_equal(repaired.model._model.table, plain.model._model.table)
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     fallback = UseEmbedder(table_cache=blocked / "cache")
