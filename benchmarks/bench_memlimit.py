@@ -117,19 +117,21 @@ def _drop_page_cache() -> bool:
         return False
 
 
-def bench_memory_limit(data_dir: Path, queries: list[str], limit_mb: int = 2048, workers: int = 1,
+def bench_memory_limit(data_dir: Path, queries: list[str], limit_mb: int = 2048, workers: int | None = 1,
                        models: tuple[str, str] = ("all-MiniLM-L6-v2", "use-multilingual"),
                        modes: tuple[str, ...] = ("bm25", "hybrid"), clients: int = 8, per_client: int = 50,
                        drop_cache: bool = True) -> dict:
-    """``drop_cache=False`` (tests): keep the page cache; pages already cached by others are
-    then not charged to the server, so the peak is a lower bound."""
+    """``workers=None``: what `papers serve` starts by itself in this limit (service/sizing.py;
+    its note, if any, is reported). ``drop_cache=False`` (tests): keep the page cache; pages
+    already cached by others are then not charged to the server, so the peak is a lower bound."""
     why = available()
     if why:
         return {"skipped": why}
     dropped = _drop_page_cache() if drop_cache else False
     cg = MemoryCgroup(limit_mb)
     swaps = Path("/proc/swaps").read_text().strip().splitlines()[1:]  # after the header: active swap areas
-    out: dict = {"limit_mb": limit_mb, "workers": workers, "models": list(models), "cgroup_version": cg.version,
+    out: dict = {"limit_mb": limit_mb, "workers": workers if workers is not None else "serve's default",
+                 "models": list(models), "cgroup_version": cg.version,
                  "page_cache_dropped_first": dropped, "swap": "present" if swaps else "none"}
     proc = log = None
     try:
@@ -141,6 +143,8 @@ def bench_memory_limit(data_dir: Path, queries: list[str], limit_mb: int = 2048,
             return out
         out["ready_s"] = round(time.perf_counter() - t0, 1)
         out["at_ready"] = cg.stats()
+        out["serve_notes"] = [ln.strip() for ln in Path(log.name).read_text(errors="replace").splitlines()
+                              if ln.startswith("papers serve:")]
         host, port = urlparse(base).hostname, urlparse(base).port
         for mode in modes:
             name = paths_file(search_paths(queries, mode))
@@ -176,12 +180,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, required=True, help="a data dir with a published index (the bench's)")
     ap.add_argument("--corpus", type=Path, required=True, help="the corpus JSONL the queries are drawn from")
     ap.add_argument("--limit-mb", type=int, default=2048)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="0: no --workers, what `papers serve` picks in the limit")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)
     qs = make_queries(read_jsonl(a.corpus, limit=20_000), 100)
     mixed = [q for shape in ("1w", "3w", "10w") for q in qs[shape]]
-    res = bench_memory_limit(a.data, mixed, a.limit_mb, a.workers)
+    res = bench_memory_limit(a.data, mixed, a.limit_mb, a.workers or None)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
