@@ -107,9 +107,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_inside_a_small_memory_cgroup_starts_one_worker(built_settings):
+def test_serve_inside_a_small_memory_cgroup_starts_one_worker(built_settings, tmp_path):
     """A real `papers serve` started in a 300 MB memory cgroup reads the limit itself."""
     from benchmarks.bench_memlimit import MemoryCgroup, available
+    from benchmarks.bench_service import Served
 
     why = available()
     if why:
@@ -121,21 +122,16 @@ def test_serve_inside_a_small_memory_cgroup_starts_one_worker(built_settings):
     env = dict(os.environ, PAPERS_DATA_DIR=str(built_settings.data_dir), PAPERS_EMBEDDING_MODEL="fake",
                PAPERS_MULTILINGUAL_MODEL="", PAPERS_LOG_LEVEL="WARNING")
     cg = MemoryCgroup(300)
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed by Served.stop
     proc = subprocess.Popen([*cg.wrapper(), *cmd, "serve", "--port", str(_free_port())], env=env, cwd=REPO,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline, seen = time.monotonic() + 60, ""
-        while time.monotonic() < deadline and "worker" not in seen:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen += line
+        while time.monotonic() < deadline and "worker" not in seen and proc.poll() is None:
+            time.sleep(0.2)
+            seen = (tmp_path / "serve.log").read_text()
+        seen = (tmp_path / "serve.log").read_text()  # what it printed, even if it has stopped since
         assert "papers serve: 1 worker instead of 2" in seen, seen[-2000:]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        Served.stop(proc, log)
         cg.remove()
