@@ -120,22 +120,33 @@ def test_settings_and_devices_choose_the_encoder():
     assert get_query_embedder("use-multilingual").name == "use-multilingual"  # not BERT: as before
 
 
-def test_engine_answers_dense_queries_with_the_numpy_encoder(tmp_path):
-    """A data dir embedded by sentence-transformers, searched through the numpy encoder:
-    a paper's own title finds it first (and a Chinese query goes through USE)."""
+@pytest.fixture(scope="module")
+def minilm_data(tmp_path_factory):
+    """40 real papers (20 with a Chinese summary) embedded by sentence-transformers into
+    MiniLM and USE stores: (settings, records, the ones with a summary, the summaries)."""
     from indexer.build import build
     from indexer.db import open_database
-    from indexer.engine import SearchEngine
     from indexer.store import upsert_papers
     from tests.conftest import make_settings, sample_records
 
-    settings = make_settings(tmp_path, embedding_model=MINILM, multilingual_model="use-multilingual")
+    settings = make_settings(tmp_path_factory.mktemp("minilm-data"), embedding_model=MINILM,
+                             multilingual_model="use-multilingual")
     zh = _zh_summaries()
     pool = sample_records(10_000)
     with_zh = [r for r in pool if r.id in zh][:20]
     records = [r for r in pool if r.id not in zh][:20] + with_zh
     upsert_papers(open_database(settings), records)
     build(settings, embeddings=True, progress=False)
+    return settings, records, with_zh, zh
+
+
+def test_engine_answers_dense_queries_with_the_numpy_encoder(minilm_data):
+    """A data dir embedded by sentence-transformers, searched through the numpy encoder:
+    a paper's own title finds it first (and a Chinese query goes through USE)."""
+    from indexer.engine import SearchEngine
+
+    settings, records, with_zh, zh = minilm_data
+    tmp_path = settings.data_dir
     engine = SearchEngine.open(settings)
     assert isinstance(engine.embedder(MINILM), NumpyBertEncoder)
     # and USE's table is mapped from the data dir's cache (tests/test_embeddings.py)
@@ -147,3 +158,30 @@ def test_engine_answers_dense_queries_with_the_numpy_encoder(tmp_path):
     # a Chinese summary is routed to the multilingual space and finds its English paper
     found = sum(any(h.id == r.id for h in engine.search(zh[r.id], mode="dense", size=3).hits) for r in with_zh)
     assert len(with_zh) == 20 and found >= 15, found  # 19 of 20 measured
+
+
+def test_the_service_answers_hybrid_search_without_importing_torch(minilm_data):
+    """The whole app in a fresh process — start-up warm-up, English and Chinese hybrid
+    searches, related papers — never imports torch or transformers (each worker saves the
+    0.29 GB those imports cost)."""
+    settings, records, _, zh = minilm_data
+    code = f"""
+import sys
+from fastapi.testclient import TestClient
+from indexer.settings import Settings
+from service.app import create_app
+settings = Settings(data_dir={str(settings.data_dir)!r}, embedding_model="all-MiniLM-L6-v2",
+                    multilingual_model="use-multilingual", online_fetch=False)
+with TestClient(create_app(settings)) as client:
+    for q in ({records[0].title!r}, {zh[records[-1].id]!r}):
+        r = client.get("/api/search", params={{"q": q, "mode": "hybrid", "size": 5}})
+        assert r.status_code == 200, r.text
+        print(r.json()["hits"][0]["id"])
+    assert client.get("/api/papers/{records[1].id}/related").status_code == 200
+print(sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    first_en, first_zh, imported = out.stdout.strip().splitlines()[-3:]
+    assert first_en == records[0].id and first_zh == records[-1].id
+    assert imported == "[]"
