@@ -222,16 +222,17 @@ class SearchEngine:
             return self._embedders[model]
 
     def extractor(self):
+        from indexer.caches import SERVING_ENTRIES
         from indexer.keywords import DocFreqs, KeywordExtractor
 
         state = self._state
         version = state.manifest.version if state else 0
         if self._extractor is None or self._extractor_version != version:
             if state is not None and state.bm25.num_docs:
-                df = DocFreqs.from_index(state.bm25)
+                df = DocFreqs.from_index(state.bm25, cache_limit=SERVING_ENTRIES)
             else:
                 df = DocFreqs.shipped()
-            self._extractor = KeywordExtractor(df)
+            self._extractor = KeywordExtractor(df, cache_limit=SERVING_ENTRIES)  # indexer.caches
             self._extractor_version = version
         return self._extractor
 

@@ -115,31 +115,31 @@ class DocFreqs:
         )
 
     @classmethod
-    def from_index(cls, index: _TermIndex, fallback: DocFreqs | None = None) -> DocFreqs:
+    def from_index(cls, index: _TermIndex, fallback: DocFreqs | None = None, cache_limit: int = 500_000) -> DocFreqs:
         """Terms from the index (``index.doc_freq``); phrases, which the index does not
         count, estimated from the shipped phrase statistics (rescaled to the index size)
-        and capped by the rarest of their terms. An empty index gives the shipped stats."""
+        and capped by the rarest of their terms. An empty index gives the shipped stats.
+        ``cache_limit``: keys remembered (a build sees each many times; the service caps it)."""
         shipped = fallback if fallback is not None else cls.shipped()
         if not getattr(index, "num_docs", 0):
             return shipped
-        return _IndexDocFreqs(index, shipped)
+        return _IndexDocFreqs(index, shipped, cache_limit)
 
 
 class _IndexDocFreqs(DocFreqs):
-    _CACHE_LIMIT = 500_000
-
-    def __init__(self, index: _TermIndex, shipped: DocFreqs):
+    def __init__(self, index: _TermIndex, shipped: DocFreqs, cache_limit: int = 500_000):
         super().__init__(index.num_docs, {}, source="index")
         self._index = index
         self._shipped = shipped
         self._cache: dict[str, float] = {}
+        self._cache_limit = cache_limit
 
     def df(self, term: str) -> float:
         cache = self._cache
         v = cache.get(term)
         if v is not None:
             return v
-        if len(cache) > self._CACHE_LIMIT:
+        if len(cache) >= self._cache_limit:
             cache.clear()
         if " " not in term:
             v = cache[term] = float(self._index.doc_freq(term))
@@ -207,13 +207,15 @@ class ScoringParams:
 class KeywordExtractor:
     """``extract(text, k, title)`` → top-k :class:`Keyword`; safe to share between threads."""
 
-    _CACHE_LIMIT = 1_000_000
-
-    def __init__(self, doc_freqs: DocFreqs | None = None, params: ScoringParams | None = None):
+    def __init__(self, doc_freqs: DocFreqs | None = None, params: ScoringParams | None = None,
+                 cache_limit: int = 1_000_000):
         self.doc_freqs = doc_freqs if doc_freqs is not None else DocFreqs.shipped()
         self.params = params or ScoringParams()
-        # key -> (df, idf): most phrase keys and words recur from document to document
+        # key -> (df, idf): most phrase keys and words recur from document to document.
+        # Emptied when full: a build over 1M papers wants it large, a long-running service
+        # small (its texts are arbitrary: at 1M entries it would hold ~0.3 GB).
         self._stats: dict[str, tuple[float, float]] = {}
+        self._cache_limit = cache_limit
 
     def _idf(self, key: str) -> float:
         return self._key_stats(key)[1]
@@ -226,7 +228,7 @@ class KeywordExtractor:
             raw = self.doc_freqs.df(key)
             df = min(raw, n)
             v = (raw, math.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-            if len(self._stats) > self._CACHE_LIMIT:
+            if len(self._stats) >= self._cache_limit:
                 self._stats = {}
             self._stats[key] = v
         return v
@@ -240,7 +242,7 @@ class KeywordExtractor:
             return []
         p = self.params
         stats = self._stats
-        if len(stats) > self._CACHE_LIMIT:
+        if len(stats) >= self._cache_limit:
             stats = self._stats = {}
         key_stats = self._key_stats
         # BM25-style length normalisation: on an abstract tf saturates fast (one mention is

@@ -337,7 +337,13 @@ def phrase_terms(surface: str) -> tuple[str, ...]:
 # (ends a chunk), content word, possessive (ends the chunk it closes)
 _PUNCT, _BREAK, _WORD, _POSS = ".", "b", "w", "p"
 _WORD_INFO: dict[str, tuple] = {}
-_WORD_INFO_LIMIT = 1_000_000
+_WORD_INFO_LIMIT = 1_000_000  # words; a service lowers it (indexer.caches)
+
+
+def set_word_info_limit(n: int) -> None:
+    """How many words' classes are remembered before the cache starts over."""
+    global _WORD_INFO_LIMIT
+    _WORD_INFO_LIMIT = max(1, int(n))
 
 
 def _word_info(tok: str) -> tuple:

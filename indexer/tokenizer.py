@@ -132,6 +132,7 @@ class Tokenizer:
         self._stemmer = Stemmer.Stemmer("english") if stem else None
         # surface word (or CJK run) -> space-joined output terms ("" for a stop word)
         self._cache: dict[str, str] = {}
+        self.cache_limit = self._CACHE_LIMIT  # words remembered; the service lowers it (service.app)
 
     # -- public -------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
@@ -140,7 +141,7 @@ class Tokenizer:
             return []
         words = _WORD_RE.findall(normalize(text))
         cache = self._cache
-        if len(cache) > self._CACHE_LIMIT:
+        if len(cache) > self.cache_limit:
             cache.clear()
         miss = self._miss
         get = cache.get  # .get, not "in" + [], so a concurrent clear() cannot raise KeyError

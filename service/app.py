@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from indexer.caches import size_for_serving
 from indexer.settings import Settings, get_settings
 from service import api, feeds, web
 from service.deps import EngineHolder
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
     """Build the app. ``engine`` (a SearchEngine) is opened lazily from ``settings`` when omitted."""
     settings = settings or get_settings()
     limit_malloc_arenas()
+    size_for_serving()  # a worker's text caches stay small (indexer.caches)
     app = FastAPI(
         lifespan=_lifespan,
         title="papers",

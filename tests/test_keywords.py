@@ -261,3 +261,37 @@ def test_cli_keywords_bad_line_is_a_clear_error():
     assert "Traceback" not in r.stderr
     r = _papers_cli(["keywords", "--json"], '{"id": 3, "text": 42}\n')
     assert r.returncode == 2 and "must be strings" in r.stderr
+
+
+def test_serving_caches_stay_small_and_change_no_keyword(search_engine, papers):
+    """A service worker's text caches start over at their serving limits (indexer.caches)
+    instead of the build's 1-2M entries, and a cache that starts over changes no result:
+    300 real abstracts through a tiny-limit extractor give the same keywords as through
+    one that remembers everything."""
+    from indexer import caches, phrases
+    from indexer.keywords import DocFreqs, KeywordExtractor
+
+    tok = default_tokenizer()
+    saved = (tok.cache_limit, phrases._WORD_INFO_LIMIT)
+    try:
+        caches.size_for_serving(100)
+        state = search_engine._require()
+        small = KeywordExtractor(DocFreqs.from_index(state.bm25, cache_limit=100), cache_limit=100)
+        large = KeywordExtractor(DocFreqs.from_index(state.bm25))
+        for p in list(papers.values())[:300]:
+            got = small.extract(p["abstract"], k=10, title=p["title"])
+            assert got == large.extract(p["abstract"], k=10, title=p["title"]), p["id"]
+            assert len(small._stats) <= 100 and len(small.doc_freqs._cache) <= 100
+            # checked once a text (tokenizer) or a sentence (phrases): the limit + one text's words
+            assert len(tok._cache) <= 600 and len(phrases._WORD_INFO) <= 600
+        assert len(large._stats) > 5000  # the other one did remember: the limits were reached
+    finally:
+        tok.cache_limit, phrases._WORD_INFO_LIMIT = saved
+    # what the service itself runs with
+    caches.size_for_serving()
+    try:
+        assert tok.cache_limit == phrases._WORD_INFO_LIMIT == caches.SERVING_ENTRIES
+        extractor = search_engine.extractor()
+        assert extractor._cache_limit == caches.SERVING_ENTRIES == extractor.doc_freqs._cache_limit
+    finally:
+        tok.cache_limit, phrases._WORD_INFO_LIMIT = saved
