@@ -92,9 +92,10 @@ class Served:
 def serve_default_workers(data_dir: Path | None = None) -> int:
     """What `papers serve` runs without --workers on this machine over ``data_dir``'s index
     (service/sizing.py)."""
+    from indexer.settings import Settings
     from service.sizing import default_workers
 
-    return default_workers(Path(data_dir) / "index" if data_dir is not None else None).workers
+    return default_workers(Settings(data_dir=Path(data_dir)) if data_dir is not None else None).workers
 
 
 def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: int = 8, mode: str = "bm25",

@@ -19,6 +19,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.errors import IndexUnavailable
+from indexer.settings import Settings
+
 #: Most worker processes `papers serve` starts by itself (one per core up to this).
 MAX_DEFAULT_WORKERS = 2
 #: A worker's own (anonymous) memory: fitted to the service bench, 201 MB at 100k papers
@@ -73,27 +76,26 @@ def memory_limit_bytes(proc: Path = Path("/proc"), cgroup_root: Path = Path("/sy
     return min(limits) if limits else None
 
 
-def index_bytes(index_dir: Path) -> tuple[int, int]:
+def index_bytes(settings: Settings) -> tuple[int, int]:
     """(bytes of the published index files a search maps or reads — the BM25 directory,
     the HNSW graphs and their projections — and the number of papers); (0, 0) before
-    the first build."""
-    from indexer.manifest import read_manifest
+    the first build. The manifest is the one the engine serves (the previous one when
+    the current is corrupt)."""
+    from indexer.build import bm25_path, current_manifest, embeddings_path
 
     try:
-        manifest = read_manifest(index_dir)
-    except Exception:  # noqa: BLE001 - a broken manifest is the engine's to report; size it as empty
-        return 0, 0
-    if manifest is None:
+        manifest = current_manifest(settings)
+    except IndexUnavailable:  # both manifests corrupt: the engine reports it; size as empty
         return 0, 0
     total = 0
-    bm25 = index_dir / manifest.bm25_dir
-    if bm25.is_dir():
+    bm25 = bm25_path(settings)
+    if manifest.version and bm25.is_dir():
         total += sum(p.stat().st_size for p in bm25.rglob("*") if p.is_file())
     for model, info in manifest.embeddings.items():
         for name in info.get("files", {}):
             if name.startswith(("ann-", "proj-")):
                 try:
-                    total += (index_dir / "embeddings" / model / name).stat().st_size
+                    total += (embeddings_path(settings, model) / name).stat().st_size
                 except OSError:
                     pass
     return total, int(manifest.docs)
@@ -135,7 +137,7 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(index_dir: Path | None = None) -> WorkerPlan:
-    """The worker plan for this host and, when given, the published index in ``index_dir``."""
-    index, papers = index_bytes(index_dir) if index_dir is not None else (0, 0)
+def default_workers(settings: Settings | None = None) -> WorkerPlan:
+    """The worker plan for this host and, when given, the index ``settings`` publish to."""
+    index, papers = index_bytes(settings) if settings is not None else (0, 0)
     return plan_workers(usable_cores(), memory_limit_bytes(), index, papers)

@@ -74,10 +74,12 @@ def test_memory_limit_is_the_smallest_of_the_cgroup_its_ancestors_and_ram(tmp_pa
 
 
 def test_index_bytes_counts_the_published_bm25_index_and_graphs(built_settings, tmp_path):
-    size, papers = index_bytes(built_settings.index_dir)
+    from tests.conftest import make_settings
+
+    size, papers = index_bytes(built_settings)
     bm25 = sum(p.stat().st_size for p in (built_settings.index_dir / "bm25").rglob("*") if p.is_file())
     assert papers == 8000 and size == bm25 > 0  # the sample is below the graph threshold: no ann files
-    assert index_bytes(tmp_path) == (0, 0)  # before the first build
+    assert index_bytes(make_settings(tmp_path)) == (0, 0)  # before the first build
 
 
 def test_serve_passes_the_planned_workers_to_uvicorn_and_says_why(built_settings, monkeypatch):

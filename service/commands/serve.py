@@ -29,7 +29,7 @@ def serve_command(host: str, port: int, workers: int | None, access_log: bool, a
 
     settings = get_settings()
     if workers is None and not auto_reload:
-        plan = default_workers(settings.index_dir)
+        plan = default_workers(settings)
         workers = plan.workers
         if plan.reason:
             click.echo(f"papers serve: {plan.reason}", err=True)
