@@ -23,7 +23,9 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, not_, or_, select
 
-from indexer import fusion
+from indexer import fusion, lexical, zh_en
+from indexer import related as related_ranking
+from indexer.bm25 import relaxable_phrases
 from indexer.build import bm25_path, current_manifest, embeddings_path
 from indexer.db import open_database
 from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery, NotFound
@@ -85,6 +87,9 @@ class SearchResponse:
     page: int = 1
     size: int = 20
     arxiv_id: str | None = None  # set when the query named one paper (id or URL)
+    relaxed: list[str] = field(default_factory=list)  # quoted phrases searched as words (lexical.rank)
+    exact_total: int | None = None  # papers holding those phrases, when ``relaxed``
+    translated: str = ""  # what the Chinese parts were searched as (indexer.zh_en), for the page
 
 
 @dataclass
@@ -170,7 +175,7 @@ class SearchEngine:
         loaded = list(stores.values())
         for i, store in enumerate(loaded):  # one id list for spaces over the same papers
             any(store.share_ids(first) for first in loaded[:i])
-        if self._state is not None:
+        if self._state is not None and self._state.bm25.path == bm25_path(self.settings):
             bm25 = self._state.bm25
             bm25.reload()
         else:
@@ -318,18 +323,30 @@ class SearchEngine:
         if mode != "bm25" and not dense_text.strip():
             mode = "bm25"  # a fields-only or exclusion-only query has nothing to embed
 
-        if sort == "date" or mode == "bm25":
-            window = RESULT_WINDOW if sort == "prefs" else limit
-            res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date" if sort == "date" else "relevance", offset=0 if sort == "prefs" else offset, limit=window)
+        if sort == "date":
+            res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date", offset=offset, limit=limit)
+            relaxed: list[str] = []
+            if res.total == 0 and relaxable_phrases(parsed):
+                relaxed = relaxable_phrases(parsed)
+                res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date", offset=offset, limit=limit, relax=True)
             ranked = [(h.id, h.score) for h in res.hits]
-            total = res.total
+            return SearchResponse(res.total, self._hits(ranked, terms), _ms(t0), mode, q, page, size,
+                                  relaxed=relaxed, exact_total=0 if relaxed else None)
+        tr = zh_en.translate(parsed.text) if has_cjk(parsed.text) else zh_en.Translation()
+        if mode == "bm25":
+            window = RESULT_WINDOW if sort == "prefs" else limit
+            lexr = lexical.rank(state.bm25, parsed, texts=self._texts, cats=cats, date_from=date_from, date_to=date_to,
+                                offset=0 if sort == "prefs" else offset, limit=window, translated=tr.units)
+            ranked = [(h.id, h.score) for h in lexr.hits]
             if sort == "prefs":
                 ranked = self._rerank_prefs(ranked, prefs)[offset : offset + limit]
-            return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode if sort != "date" else mode, q, page, size)
+            return SearchResponse(lexr.total, self._hits(ranked, terms | _translated_terms(tr)), _ms(t0), mode, q, page, size,
+                                  relaxed=lexr.relaxed, exact_total=lexr.exact_total, translated=tr.shown)
 
         # dense or hybrid, relevance or prefs order
         need = max(CANDIDATES, offset + limit)
-        lex = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, offset=0, limit=need)
+        lex = lexical.rank(state.bm25, parsed, texts=self._texts, cats=cats, date_from=date_from, date_to=date_to,
+                           offset=0, limit=need, translated=tr.units)
         lex_run = [(h.id, h.score) for h in lex.hits]
         filtered = bool(cats or date_from or date_to)
         depth = need * 3 if filtered else need  # room for the hits the filters drop
@@ -342,13 +359,14 @@ class SearchEngine:
             ranked = dense_run
             total = len(dense_run)
         else:
-            evidence = fusion.lexical_evidence(parsed.positive_terms, state.bm25.doc_freq, state.bm25.num_docs)
+            evidence = lexical.evidence(parsed, state.bm25.doc_freq, state.bm25.num_docs, tr.weights, tr.coverage)
             ranked = self._fuse(lex_run, dense_run, dense_text, evidence=evidence, aux=aux_run)
             total = max(lex.total, len(ranked))
         if sort == "prefs":
             ranked = self._rerank_prefs(ranked, prefs)
         ranked = ranked[offset : offset + limit]
-        return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode, q, page, size)
+        return SearchResponse(total, self._hits(ranked, terms | _translated_terms(tr)), _ms(t0), mode, q, page, size,
+                              relaxed=lex.relaxed, exact_total=lex.exact_total, translated=tr.shown)
 
     def _restrict(self, runs: list[list[tuple[str, float]]], parsed, cats, date_from, date_to,
                   need: int) -> list[list[tuple[str, float]]]:
@@ -409,6 +427,14 @@ class SearchEngine:
                 continue
             out.append((pid, score))
         return out
+
+    def _authors(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Author lists of papers (the co-author signal of related papers)."""
+        return {i: list(r.authors or []) for i, r in self._rows(ids).items()}
+
+    def _texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(title, abstract) of papers: the text pseudo-relevance feedback reads."""
+        return {i: (r.title or "", r.abstract or "") for i, r in self._rows(ids).items()}
 
     # -- rows → hits --------------------------------------------------------------------
     def _rows(self, ids: Sequence[str]) -> dict[str, Any]:
@@ -487,13 +513,13 @@ class SearchEngine:
         return {r.paper_id: r.keywords or [] for r in rows}
 
     def _source(self, paper_id: str) -> Any:
-        """``(id, title, abstract, keywords)`` of a paper, its stored keywords joined in: one
+        """``(id, title, abstract, authors, keywords)`` of a paper, its stored keywords joined in: one
         query where related() used to make three (paper row twice, keywords once).
         NotFound as :meth:`paper`."""
         pid = self.normalize_id(paper_id)
         with self.db.connect() as conn:
             row = conn.execute(
-                select(Paper.id, Paper.title, Paper.abstract, PaperKeywords.keywords)
+                select(Paper.id, Paper.title, Paper.abstract, Paper.authors, PaperKeywords.keywords)
                 .outerjoin(PaperKeywords, PaperKeywords.paper_id == Paper.id)
                 .where(Paper.id == pid)
             ).first()
@@ -553,15 +579,16 @@ class SearchEngine:
         return hits
 
     def related(self, paper_id: str, k: int = 10) -> list[Hit]:
-        """The paper's top stored keywords as a weighted BM25 query (one flat OR, which
-        tantivy prunes with block-max WAND), fused with its embedding neighbours; each hit
-        says which of the paper's keywords it shares."""
+        """Papers related to one paper (indexer.related: its text as the query, co-authors,
+        fused with its embedding neighbours); each hit says which of the paper's keywords
+        it shares."""
         state = self._require()
         src = self._source(paper_id)
         pid = src.id
         kws = self._source_keywords(src)
-        weights = self._kw_terms(kws)
-        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5, exclude_ids=(pid,))] if weights else []
+        weights = related_ranking.text_query(src.title, src.abstract, state.bm25.approx_doc_freq, state.bm25.num_docs)
+        lex = related_ranking.rank_related(state.bm25, weights, authors=src.authors or [], authors_of=self._authors,
+                                           exclude=(pid,))
         dense: list[tuple[str, float]] = []
         store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
         if store is not None:
@@ -571,12 +598,14 @@ class SearchEngine:
         return self._explain(self._hits(ranked, set(weights)), kws)
 
     def similar_text(self, text: str, k: int = 20) -> list[Hit]:
+        """Related work for any pasted text (English or Chinese): the text as the query
+        (indexer.related), fused with its dense neighbours; explained by its keywords."""
         if not text or not text.strip():
             raise InvalidInput("text is empty")
         state = self._require()
         kws = [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(text, k=15)]
-        weights = self._kw_terms(kws, top=15)
-        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5)] if weights else []
+        weights = related_ranking.text_query("", text[:20000], state.bm25.approx_doc_freq, state.bm25.num_docs)
+        lex = related_ranking.rank_related(state.bm25, weights)
         dense = self._dense_run(text[:5000], k * 5)
         ranked = self._fuse(lex, dense, text)[:k] if dense else lex[:k]
         return self._explain(self._hits(ranked, set(weights)), kws)
@@ -695,6 +724,11 @@ class SearchEngine:
                 "message": run.message,
             },
         }
+
+
+def _translated_terms(tr: zh_en.Translation) -> set[str]:
+    """Index terms of a translation (for highlighting the English words it searched)."""
+    return {w for key in tr.weights for w in key.split()}
 
 
 def _ms(t0: float) -> float:

@@ -198,6 +198,9 @@ def search(
         "mode": str(res.mode),
         "query": str(res.query),
         "arxiv_id": None if arxiv_id is None else str(arxiv_id),
+        "relaxed": [str(p) for p in getattr(res, "relaxed", [])],
+        "exact_total": getattr(res, "exact_total", None),
+        "translated": str(getattr(res, "translated", "") or ""),
         "hits": [hit_dict(h) for h in res.hits],
     })
 

@@ -37,7 +37,7 @@ def cli() -> None:
 
 @cli.group("eval")
 def eval_group() -> None:
-    """Measure retrieval and keyphrase quality on BEIR / keyphrase collections."""
+    """Measure retrieval, related-paper and keyphrase quality on evaluation collections."""
 
 
 def _register() -> None:
@@ -46,16 +46,18 @@ def _register() -> None:
         build,
         data,
         eval_keyphrases,
+        eval_related,
         eval_retrieval,
         keywords,
         search,
         serve,
+        terms,
     )
 
-    for module in (data, build, search, serve, keywords, bench):
+    for module in (data, build, search, serve, keywords, terms, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
-    for module in (eval_retrieval, eval_keyphrases):
+    for module in (eval_retrieval, eval_related, eval_keyphrases):
         for command in module.COMMANDS:
             eval_group.add_command(command)
 

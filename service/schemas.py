@@ -63,6 +63,11 @@ class SearchResponseModel(BaseModel):
     mode: str = Field(description="Retrieval mode actually used (bm25, dense or hybrid)")
     query: str
     arxiv_id: str | None = Field(None, description="Set when the query is one arXiv id or URL")
+    relaxed: list[str] = Field(default_factory=list, description="Quoted phrases that too few papers contain: "
+                               "papers holding them rank first, the closest papers follow, ranked by the phrase's words")
+    exact_total: int | None = Field(None, description="Papers containing every quoted phrase, when `relaxed` is not empty")
+    translated: str = Field("", description="What the query's Chinese parts were also searched as in English "
+                            "(learned term table), e.g. `知识蒸馏 → knowledge distillation`; empty when none")
     hits: list[HitModel]
 
 

@@ -160,8 +160,12 @@ def content_key(text: str) -> str:
 class Bm25Runner:
     """Our serving BM25 index over the collection, in a directory that is thrown away."""
 
-    def __init__(self, data: BeirData, directory: Path):
+    def __init__(self, data: BeirData, directory: Path, *, feedback: bool = True, translate: bool = True):
         from indexer.bm25 import BM25Index, IndexedDoc
+
+        self.corpus = data.corpus
+        self.feedback = feedback
+        self.translate = translate
 
         self.index = BM25Index.open(directory / "bm25")
         batch = []
@@ -179,7 +183,7 @@ class Bm25Runner:
     def search(self, query: str, limit: int = CANDIDATES) -> tuple[Run, str, float]:
         """(BM25 run, text for the dense side, lexical evidence), exactly as the engine
         parses a query; a query the parser refuses is searched as a bag of its terms."""
-        from indexer import fusion
+        from indexer import fusion, lexical, zh_en
         from indexer.query import parse_query
 
         try:
@@ -189,9 +193,16 @@ class Bm25Runner:
             terms = self.index.tokenizer.tokenize(query)
             run = [(h.id, h.score) for h in self.index.search_tokens(terms, limit=limit)]
             return run, query, fusion.lexical_evidence(terms, self.index.doc_freq, self.index.num_docs)
-        res = self.index.search(parsed, limit=limit)
-        evidence = fusion.lexical_evidence(sorted(parsed.positive_terms), self.index.doc_freq, self.index.num_docs)
+        tr = zh_en.translate(parsed.text) if self.translate else None
+        res = lexical.rank(self.index, parsed, texts=self._texts, limit=limit, feedback=self.feedback,
+                           translated=tr.units if tr else ())
+        evidence = lexical.evidence(parsed, self.index.doc_freq, self.index.num_docs,
+                                    tr.weights if tr else None, tr.coverage if tr else 0.0)
         return [(h.id, h.score) for h in res.hits], parsed.text, evidence
+
+    def _texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(title, text) of documents, as the engine reads them from its database."""
+        return {i: self.corpus[i] for i in ids if i in self.corpus}
 
     def close(self) -> None:
         close = getattr(self.index, "close", None)

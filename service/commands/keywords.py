@@ -46,7 +46,9 @@ def parse_lines(fh: IO[str], name: str) -> Iterator[tuple[object, str, str]]:
 def index_doc_freqs() -> DocFreqs:
     """The index's statistics when an index is built, else the shipped ones."""
     settings = get_settings()
-    path = settings.index_dir / "bm25"
+    from indexer.build import bm25_path
+
+    path = bm25_path(settings)
     if path.is_dir():
         try:
             from indexer.bm25 import BM25Index
