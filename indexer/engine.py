@@ -578,9 +578,10 @@ class SearchEngine:
             h.shared_keywords = (shared + partial)[:6]
         return hits
 
-    def related(self, paper_id: str, k: int = 10) -> list[Hit]:
+    def related(self, paper_id: str, k: int = 10, *, dense_weight: float | None = None) -> list[Hit]:
         """Papers related to one paper (indexer.related: its text as the query, co-authors,
-        fused with its embedding neighbours); each hit says which of the paper's keywords
+        fused with its embedding neighbours, ``dense_weight`` defaulting to
+        :data:`indexer.related.DENSE_WEIGHT`); each hit says which of the paper's keywords
         it shares."""
         state = self._require()
         src = self._source(paper_id)
@@ -593,11 +594,11 @@ class SearchEngine:
         store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
         if store is not None:
             dense = [(i, s) for i, s in store.similar(pid, k * 5) if i != pid]
-        ranked = self._fuse(lex, dense, src.title) if dense else lex
+        ranked = related_ranking.fuse(lex, dense, dense_weight)
         ranked = [(i, s) for i, s in ranked if i != pid][:k]
         return self._explain(self._hits(ranked, set(weights)), kws)
 
-    def similar_text(self, text: str, k: int = 20) -> list[Hit]:
+    def similar_text(self, text: str, k: int = 20, *, dense_weight: float | None = None) -> list[Hit]:
         """Related work for any pasted text (English or Chinese): the text as the query
         (indexer.related), fused with its dense neighbours; explained by its keywords."""
         if not text or not text.strip():
@@ -606,8 +607,11 @@ class SearchEngine:
         kws = [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(text, k=15)]
         weights = related_ranking.text_query("", text[:20000], state.bm25.approx_doc_freq, state.bm25.num_docs)
         lex = related_ranking.rank_related(state.bm25, weights)
-        dense = self._dense_run(text[:5000], k * 5)
-        ranked = self._fuse(lex, dense, text)[:k] if dense else lex[:k]
+        dense = self._dense_run(text[:5000], k * 5) if dense_weight != 0 else []
+        if dense and has_cjk(text):  # the lexical run cannot read a Chinese text: the encoder decides
+            ranked = self._fuse(lex, dense, text)[:k]
+        else:
+            ranked = related_ranking.fuse(lex, dense, dense_weight)[:k]
         return self._explain(self._hits(ranked, set(weights)), kws)
 
     def recommend(self, liked: Sequence[str], disliked: Sequence[str] = (), k: int = 20) -> list[Hit]:

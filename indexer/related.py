@@ -33,6 +33,7 @@ DEPTH = 200  # text candidates read before the co-author bonus (60: -0.012)
 COAUTHOR_CANDIDATES = 100  # papers sharing an author added to the candidates
 COAUTHOR_BONUS = 0.3  # × the best text score, per shared author (0.2–0.3 plateau; 0.4: -0.009)
 COAUTHOR_CAP = 2  # shared authors that count
+DENSE_WEIGHT = 0.75  # the embedding neighbours' weight beside the lexical run's 1 (z-score fusion)
 
 
 def text_query(title: str, abstract: str, doc_freq: Callable[[str], int], num_docs: int,
@@ -77,3 +78,14 @@ def rank_related(bm25: BM25Index, weights: Mapping[str, float], *, authors: Sequ
         shared = len(keys & author_keys(found.get(pid)))
         out[pid] = score + COAUTHOR_BONUS * best * min(COAUTHOR_CAP, shared)
     return sorted(out.items(), key=lambda x: (-x[1], x[0]))
+
+
+def fuse(lex: Sequence[tuple[str, float]], dense: Sequence[tuple[str, float]],
+         dense_weight: float | None = None) -> list[tuple[str, float]]:
+    """The lexical ranking fused with the embedding neighbours (z-scores, weighted)."""
+    from indexer import fusion
+
+    w = DENSE_WEIGHT if dense_weight is None else dense_weight
+    if not dense or w <= 0:
+        return list(lex)
+    return [(str(d), s) for d, s in fusion.fuse([lex, dense], method="zscore", weights=[1.0, w])]

@@ -23,6 +23,7 @@ from indexer.errors import InvalidInput
 from indexer.evaluation.retrieval import Run, mrr_at_k, ndcg_at_k, recall_at_k
 
 K = 10
+DENSE_VARIANTS = (0.0, 0.25, 0.5, 1.0, 1.5)  # related's embedding weights compared when dense is built
 
 
 def _read_tsv(path: Path, columns: int) -> list[list[str]]:
@@ -113,6 +114,19 @@ def evaluate_related(directory: str | Path, *, embeddings: bool = True, progress
             similar[q] = [(h.id, h.score) for h in engine.similar_text(text, k=K + 1) if h.id != q][:K]
         timings["similar_s"] = round(time.perf_counter() - t, 2)
         dense = sorted(engine._require().stores)  # what the related ranking fused
+        variants: dict[str, dict[str, float]] = {}
+        if dense:  # how much the embedding neighbours add, for docs/quality.md
+            for w in DENSE_VARIANTS:
+                runs = {q: [(h.id, h.score) for h in engine.related(q, k=K, dense_weight=w) if h.id != q][:K]
+                        for q in queries if q in related}
+                sims = {}
+                for q in queries:
+                    if q in related:
+                        src = engine.paper(q)
+                        sims[q] = [(h.id, h.score) for h in engine.similar_text(f"{src['title']}\n{src['abstract']}", k=K + 1,
+                                                                                 dense_weight=w) if h.id != q][:K]
+                variants[f"dense_weight={w}"] = {"related": score_related(runs, queries, qrels)["ndcg@10"],
+                                                 "similar": score_related(sims, queries, qrels)["ndcg@10"]}
         engine.db.dispose()
     metrics: dict[str, Any] = {
         "dataset": Path(directory).name,
@@ -122,6 +136,7 @@ def evaluate_related(directory: str | Path, *, embeddings: bool = True, progress
         "related": score_related(related, queries, qrels),
         "similar": score_related(similar, queries, qrels),
         "dense_models": dense,
+        "dense_weight_variants": variants,
         "timings": timings,
         "seconds": round(time.perf_counter() - t0, 2),
     }
