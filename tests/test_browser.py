@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -357,3 +357,25 @@ def test_phone_layout_has_no_sideways_scroll(phone, server, name, path):
     width = phone.execute_script("return document.documentElement.scrollWidth")
     assert width <= 375, f"{path} is {width}px wide on a 375px phone"
     shot(phone, f"phone-{name}")
+
+
+@pytest.mark.parametrize("query,needles", [
+    ("图神经网络", ("graph neural", "gnn")),
+    ("基于Transformer的目标检测", ("detect",)),
+    ("大语言模型的数学推理", ("reason", "math")),
+])
+def test_chinese_topic_queries_find_on_topic_papers(browser, server, query, needles):
+    """README's Chinese examples (issue #13): hybrid search's top 5 are on topic, and the page
+    says what the Chinese was searched as in English."""
+    browser.get(server + "/search?" + urlencode({"q": query, "mode": "hybrid"}))
+    wait(browser, lambda d: len(hits(d)) >= 5)
+    for h in hits(browser)[:5]:
+        text = h.text.lower()
+        assert any(n in text for n in needles), (query, h.text[:200])
+    assert "Also searched in English" in browser.find_element(By.CSS_SELECTOR, ".translated").text
+
+
+def test_unmatched_phrase_says_it_was_relaxed(browser, server):
+    browser.get(server + "/search?" + urlencode({"q": '"graph neural quantum chromodynamics lattice"', "mode": "bm25"}))
+    wait(browser, lambda d: len(hits(d)) > 0)
+    assert "No exact match for" in browser.find_element(By.CSS_SELECTOR, ".notice.relaxed").text
