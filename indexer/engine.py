@@ -605,7 +605,8 @@ class SearchEngine:
             raise InvalidInput("text is empty")
         state = self._require()
         kws = [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(text, k=15)]
-        weights = related_ranking.text_query("", text[:20000], state.bm25.approx_doc_freq, state.bm25.num_docs)
+        weights = related_ranking.text_query("", text[:20000], state.bm25.approx_doc_freq, state.bm25.num_docs,
+                                             related_ranking.TEXT_QUERY_TERMS)
         lex = related_ranking.rank_related(state.bm25, weights)
         dense = self._dense_run(text[:5000], k * 5) if dense_weight != 0 else []
         if dense and has_cjk(text):  # the lexical run cannot read a Chinese text: the encoder decides
