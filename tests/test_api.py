@@ -236,10 +236,8 @@ def test_on_demand_fetch_of_an_unknown_id(tmp_path):
     from fastapi.testclient import TestClient
 
     from service.app import create_app
-    from tests.arxiv_standin import ArxivStandin, shared_available
+    from tests.arxiv_standin import ArxivStandin
 
-    if not shared_available():
-        pytest.skip("recorded arXiv responses (../shared/data/arxiv) not found")
     with ArxivStandin() as standin:
         offline = make_settings(tmp_path / "d", arxiv_api_url=standin.api_url)
         with TestClient(create_app(offline)) as c:
