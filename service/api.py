@@ -214,8 +214,14 @@ def search(
     tags=["papers"],
     responses=ERROR_RESPONSES,
 )
-def related(engine: Engine, paper_id: PaperId, k: Annotated[int, Query(ge=1, le=50, description="How many papers")] = 10) -> Response:
-    return json_ok({"hits": [hit_dict(h) for h in engine.related(paper_id, k=k)]})
+def related(
+    engine: Engine,
+    paper_id: PaperId,
+    size: Annotated[int | None, Query(ge=1, le=50, description="How many papers (1–50, default 10)")] = None,
+    k: Annotated[int | None, Query(ge=1, le=50, description="Old name of `size`", deprecated=True)] = None,
+) -> Response:
+    n = size if size is not None else k if k is not None else 10
+    return json_ok({"hits": [hit_dict(h) for h in engine.related(paper_id, k=n)]})
 
 
 @router.get(
@@ -272,7 +278,7 @@ def paper(engine: Engine, paper_id: PaperId, request: Request) -> dict[str, Any]
 def keywords(engine: Engine, body: KeywordsRequest) -> dict[str, Any]:
     if not body.text.strip():
         raise InvalidQuery("text is empty")
-    return {"keywords": engine.keywords(body.text, k=body.k)}
+    return {"keywords": engine.keywords(body.text, k=body.size)}
 
 
 @router.post(
@@ -286,7 +292,7 @@ def keywords(engine: Engine, body: KeywordsRequest) -> dict[str, Any]:
 def similar(engine: Engine, body: SimilarRequest) -> Response:
     if not body.text.strip():
         raise InvalidQuery("text is empty")
-    return json_ok({"hits": [hit_dict(h) for h in engine.similar_text(body.text, k=body.k)]})
+    return json_ok({"hits": [hit_dict(h) for h in engine.similar_text(body.text, k=body.size)]})
 
 
 @router.post(
@@ -298,7 +304,7 @@ def similar(engine: Engine, body: SimilarRequest) -> Response:
     responses=BODY_ERRORS,
 )
 def recommend(engine: Engine, body: RecommendRequest) -> Response:
-    hits = engine.recommend(body.liked, disliked=body.disliked, k=body.k)
+    hits = engine.recommend(body.liked, disliked=body.disliked, k=body.size)
     return json_ok({"hits": [hit_dict(h) for h in hits]})
 
 

@@ -112,10 +112,8 @@ class SearchForm:
             f.cat = ""
         if len(f.prefs) > MAX_PREFS_CHARS:
             f.prefs = f.prefs[:MAX_PREFS_CHARS]
-        mode = params.get("mode") or "hybrid"
-        f.mode = mode if mode in ("bm25", "dense", "hybrid") else "hybrid"
-        sort = params.get("sort") or "relevance"
-        f.sort = sort if sort in ("relevance", "date", "prefs") else "relevance"
+        f.mode = _choice(params, "mode", ("hybrid", "bm25", "dense"), f.errors)
+        f.sort = _choice(params, "sort", ("relevance", "date", "prefs"), f.errors)
         for attr, key in (("date_from", "from"), ("date_to", "to")):
             raw = (params.get(key) or "").strip()
             if raw:
@@ -147,6 +145,16 @@ class SearchForm:
     @property
     def has_filters(self) -> bool:
         return bool(self.cat or self.date_from or self.date_to)
+
+
+def _choice(params: Any, name: str, allowed: tuple[str, ...], errors: list[str]) -> str:
+    """The parameter if it is one of ``allowed`` (the first is the default); an unknown value
+    is reported (the page answers 422, as the API does) and the default used."""
+    value = params.get(name) or allowed[0]
+    if value in allowed:
+        return value
+    errors.append(f"'{name}' must be one of {', '.join(allowed)} (not {value[:40]!r}); showing {allowed[0]}.")
+    return allowed[0]
 
 
 def _int(raw: Any, default: int, lo: int, hi: int) -> int:
@@ -285,7 +293,7 @@ def daily_page(request: Request, catexpr: str, engine: Any = Depends(get_engine)
             day = date.fromisoformat(raw_day)
         except ValueError:
             errors.append("'date' must be a date like 2024-05-31; showing the latest day.")
-    sort = "prefs" if params.get("sort") == "prefs" else "default"
+    sort = _choice(params, "sort", ("default", "prefs"), errors)
     prefs = (params.get("prefs") or "")[:MAX_PREFS_CHARS]
     size = _int(params.get("size"), 25, 1, MAX_PAGE_SIZE)
     page = _int(params.get("page"), 1, 1, max(1, RESULT_WINDOW // size))

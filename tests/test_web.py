@@ -165,6 +165,10 @@ def test_daily_page(app_client):
 def test_daily_page_bad_input(app_client):
     r, page = get_page(app_client, "/daily/cs.CV?date=2024-99-99", status=422)
     assert "'date' must be a date" in page.text
+    r, page = get_page(app_client, "/daily/cs.CV?sort=interests", status=422)
+    assert "'sort' must be one of default, prefs (not 'interests')" in page.text and page.with_class("hit")
+    r, page = get_page(app_client, "/search?q=graph&mode=meaning", status=422)
+    assert "'mode' must be one of hybrid, bm25, dense (not 'meaning')" in page.text
     get_page(app_client, "/daily/+-+", status=422)
 
 
