@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, not_, or_, select
@@ -630,6 +630,26 @@ class SearchEngine:
             clauses.append(not_(exists().where(and_(PaperCategory.paper_id == Paper.id, or_(*[one(c) for c in expr.exclude])))))
         return and_(*clauses) if clauses else None
 
+    # A daily list without a date opens on the latest *real batch*: a listing day brings a busy
+    # category tens to hundreds of papers, while one late cross-list or replacement can put a
+    # single paper on a later day (cs.AI in the sample: 1 paper on 2026-07-09, 128 on 07-01).
+    # Real = at least BATCH_FRACTION of the busiest day in the BATCH_WINDOW_DAYS before the
+    # newest one; a sparse category (a paper every few days) opens on its newest day as before.
+    BATCH_WINDOW_DAYS = 30
+    BATCH_FRACTION = 0.1
+
+    def _latest_batch_day(self, conn, where) -> date | None:
+        latest = conn.execute(select(func.max(Paper.published)).where(*where)).scalar()
+        if latest is None:
+            return None
+        since = latest - timedelta(days=self.BATCH_WINDOW_DAYS)
+        counts = conn.execute(
+            select(Paper.published, func.count()).where(*where, Paper.published > since)
+            .group_by(Paper.published).order_by(Paper.published.desc())
+        ).all()
+        busiest = max(n for _, n in counts)
+        return next(d for d, n in counts if n >= self.BATCH_FRACTION * busiest)
+
     def daily(self, catexpr: str, day: date | None = None, page: int = 1, size: int = 25, prefs: Sequence[str] | None = None) -> DailyList:
         from indexer.catexpr import parse_category_expr
 
@@ -642,7 +662,7 @@ class SearchEngine:
             where.append(clause)
         with self.db.connect() as conn:
             if day is None:
-                day = conn.execute(select(func.max(Paper.published)).where(*where)).scalar()
+                day = self._latest_batch_day(conn, where)
             if day is None:
                 return DailyList(None, None, None, 0, [], str(expr))
             prev_day = conn.execute(select(func.max(Paper.published)).where(*where, Paper.published < day)).scalar()

@@ -315,7 +315,7 @@ def recommend(engine: Engine, body: RecommendRequest) -> Response:
     "/api/daily/{catexpr}",
     response_model=DailyResponseModel,
     summary="A day's new papers for a category expression",
-    description="Like Cool Papers' daily pages: `cs.AI+cs.LG-cs.CY`; without `date`, the latest day with papers.",
+    description="Like Cool Papers' daily pages: `cs.AI+cs.LG-cs.CY`; without `date`, the latest day holding a real batch (a stray cross-list on a later day is skipped).",
     tags=["lists"],
     responses=ERROR_RESPONSES,
 )

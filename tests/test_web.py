@@ -72,6 +72,8 @@ def test_home(app_client):
     assert "/daily/cs.CV" in cat_links
     assert re.search(r"cs\.CV\s*</span>\s*<span class=\"count\">[\d,]+", r.text)
     assert "Latest days" in page.text and any(h.startswith("/paper/") for h in page.links)
+    # the cs.AI card shows its latest real batch, not 2026-07-09's one cross-listed paper
+    assert re.search(r'href="/daily/cs.AI">cs.AI</a> <span class="muted small">2026-07-01 · 128 papers', r.text)
 
 
 def test_search_results_page(app_client):
