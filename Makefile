@@ -68,7 +68,7 @@ sample: install
 # service switches to the hybrid index when the new version is published.
 serve: sample
 	@mkdir -p $(PAPERS_DATA_DIR)
-	@($(PAPERS) build > $(PAPERS_DATA_DIR)/build.log 2>&1 &) ; \
+	@($(PAPERS) -v build > $(PAPERS_DATA_DIR)/build.log 2>&1 &) ; \
 	echo "==> embedding the sample in the background (log: $(PAPERS_DATA_DIR)/build.log)"
 	$(STEP) "serving on http://$(HOST):$(PORT)"
 	$(PAPERS) serve --host $(HOST) --port $(PORT)
