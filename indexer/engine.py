@@ -423,6 +423,7 @@ class SearchEngine:
 
     def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str]) -> list[Hit]:
         from indexer.snippets import highlight
+        from indexer.tex_accents import render_tex_accents as shown
 
         rows = self._rows([i for i, _ in ranked])
         hits = []
@@ -430,18 +431,19 @@ class SearchEngine:
             r = rows.get(pid)
             if r is None or r.withdrawn:
                 continue
+            title, abstract = shown(r.title), shown(r.abstract)  # display only: P\'etritis -> Pétritis
             hits.append(
                 Hit(
                     id=r.id,
-                    title=r.title,
-                    authors=list(r.authors or []),
+                    title=title,
+                    authors=[shown(a) for a in r.authors or []],
                     categories=list(r.categories or []),
                     published=r.published,
                     updated=r.updated,
                     score=float(score),
-                    title_html=highlight(r.title, terms, max_chars=0) if terms else html.escape(r.title),
-                    snippet_html=highlight(r.abstract, terms, max_chars=300),
-                    abstract=r.abstract,
+                    title_html=highlight(title, terms, max_chars=0) if terms else html.escape(title),
+                    snippet_html=highlight(abstract, terms, max_chars=300),
+                    abstract=abstract,
                 )
             )
         return hits

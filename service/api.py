@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from indexer.errors import InvalidQuery
+from indexer.tex_accents import paper_for_display
 from service.bibtex import bibtex_entry
 from service.deps import get_engine, get_settings
 from service.ondemand import paper_or_fetch
@@ -261,7 +262,7 @@ def paper_bib(engine: Engine, paper_id: PaperId, request: Request) -> PlainTextR
     responses={**ERROR_RESPONSES, 502: {"model": ErrorResponse, "description": "arXiv failed during an on-demand fetch"}},
 )
 def paper(engine: Engine, paper_id: PaperId, request: Request) -> dict[str, Any]:
-    return paper_or_fetch(engine, get_settings(request), paper_id)
+    return paper_for_display(paper_or_fetch(engine, get_settings(request), paper_id))
 
 
 # -- text tools -------------------------------------------------------------------------

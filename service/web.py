@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from indexer.errors import IndexUnavailable, InvalidInput, NotFound, PapersError
+from indexer.tex_accents import paper_for_display
 from service.api import parse_prefs
 from service.bibtex import bibtex_entry
 from service.deps import get_engine, get_settings
@@ -251,17 +252,18 @@ def paper_page(request: Request, paper_id: str, engine: Any = Depends(get_engine
         related_problem = e.message
     max_w = max((float(k["weight"]) for k in keywords), default=1.0) or 1.0
     interest = [{"keyword": k["keyword"], "weight": round(float(k["weight"]) / max_w, 4)} for k in keywords[:10]]
+    shown = paper_for_display(paper)  # P\'etritis -> Pétritis; BibTeX keeps the TeX
     return render(
         request,
         "paper.html",
         nav="paper",
-        paper=paper,
+        paper=shown,
         keywords=keywords,
         interest=interest,
         related=related,
         related_problem=related_problem,
         bibtex=bibtex_entry(paper),
-        title=paper["title"],
+        title=shown["title"],
     )
 
 
