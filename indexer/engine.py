@@ -325,7 +325,7 @@ class SearchEngine:
             total = res.total
             if sort == "prefs":
                 ranked = self._rerank_prefs(ranked, prefs)[offset : offset + limit]
-            return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode if sort != "date" else mode, q, page, size)
+            return SearchResponse(total, self._hits(ranked, terms, q), _ms(t0), mode if sort != "date" else mode, q, page, size)
 
         # dense or hybrid, relevance or prefs order
         need = max(CANDIDATES, offset + limit)
@@ -348,7 +348,7 @@ class SearchEngine:
         if sort == "prefs":
             ranked = self._rerank_prefs(ranked, prefs)
         ranked = ranked[offset : offset + limit]
-        return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode, q, page, size)
+        return SearchResponse(total, self._hits(ranked, terms, q), _ms(t0), mode, q, page, size)
 
     def _restrict(self, runs: list[list[tuple[str, float]]], parsed, cats, date_from, date_to,
                   need: int) -> list[list[tuple[str, float]]]:
@@ -421,7 +421,9 @@ class SearchEngine:
                     out[r.id] = r
         return out
 
-    def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str]) -> list[Hit]:
+    def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str], words: str | None = None) -> list[Hit]:
+        """Hits with highlights of ``terms``; ``words`` (the query or keywords they came from)
+        keeps the marks to inflections of those words (indexer.snippets)."""
         from indexer.snippets import highlight
         from indexer.tex_accents import render_tex_accents as shown
 
@@ -441,8 +443,8 @@ class SearchEngine:
                     published=r.published,
                     updated=r.updated,
                     score=float(score),
-                    title_html=highlight(title, terms, max_chars=0) if terms else html.escape(title),
-                    snippet_html=highlight(abstract, terms, max_chars=300),
+                    title_html=highlight(title, terms, max_chars=0, words=words) if terms else html.escape(title),
+                    snippet_html=highlight(abstract, terms, max_chars=300, words=words),
                     abstract=abstract,
                 )
             )
@@ -570,7 +572,7 @@ class SearchEngine:
             dense = [(i, s) for i, s in store.similar(pid, k * 5) if i != pid]
         ranked = self._fuse(lex, dense, src.title) if dense else lex
         ranked = [(i, s) for i, s in ranked if i != pid][:k]
-        return self._explain(self._hits(ranked, set(weights)), kws)
+        return self._explain(self._hits(ranked, set(weights), " ".join(kw["keyword"] for kw in kws)), kws)
 
     def similar_text(self, text: str, k: int = 20) -> list[Hit]:
         if not text or not text.strip():
@@ -581,7 +583,7 @@ class SearchEngine:
         lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5)] if weights else []
         dense = self._dense_run(text[:5000], k * 5)
         ranked = self._fuse(lex, dense, text)[:k] if dense else lex[:k]
-        return self._explain(self._hits(ranked, set(weights)), kws)
+        return self._explain(self._hits(ranked, set(weights), " ".join(kw["keyword"] for kw in kws)), kws)
 
     def recommend(self, liked: Sequence[str], disliked: Sequence[str] = (), k: int = 20) -> list[Hit]:
         import numpy as np
