@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, not_, or_, select
@@ -330,7 +330,7 @@ class SearchEngine:
                 relaxed = relaxable_phrases(parsed)
                 res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date", offset=offset, limit=limit, relax=True)
             ranked = [(h.id, h.score) for h in res.hits]
-            return SearchResponse(res.total, self._hits(ranked, terms), _ms(t0), mode, q, page, size,
+            return SearchResponse(res.total, self._hits(ranked, terms, q), _ms(t0), mode, q, page, size,
                                   relaxed=relaxed, exact_total=0 if relaxed else None)
         tr = zh_en.translate(parsed.text) if has_cjk(parsed.text) else zh_en.Translation()
         if mode == "bm25":
@@ -340,7 +340,7 @@ class SearchEngine:
             ranked = [(h.id, h.score) for h in lexr.hits]
             if sort == "prefs":
                 ranked = self._rerank_prefs(ranked, prefs)[offset : offset + limit]
-            return SearchResponse(lexr.total, self._hits(ranked, terms | _translated_terms(tr)), _ms(t0), mode, q, page, size,
+            return SearchResponse(lexr.total, self._hits(ranked, terms | _translated_terms(tr), _words(q, tr)), _ms(t0), mode, q, page, size,
                                   relaxed=lexr.relaxed, exact_total=lexr.exact_total, translated=tr.shown)
 
         # dense or hybrid, relevance or prefs order
@@ -365,7 +365,7 @@ class SearchEngine:
         if sort == "prefs":
             ranked = self._rerank_prefs(ranked, prefs)
         ranked = ranked[offset : offset + limit]
-        return SearchResponse(total, self._hits(ranked, terms | _translated_terms(tr)), _ms(t0), mode, q, page, size,
+        return SearchResponse(total, self._hits(ranked, terms | _translated_terms(tr), _words(q, tr)), _ms(t0), mode, q, page, size,
                               relaxed=lex.relaxed, exact_total=lex.exact_total, translated=tr.shown)
 
     def _restrict(self, runs: list[list[tuple[str, float]]], parsed, cats, date_from, date_to,
@@ -447,8 +447,11 @@ class SearchEngine:
                     out[r.id] = r
         return out
 
-    def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str]) -> list[Hit]:
+    def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str], words: str | None = None) -> list[Hit]:
+        """Hits with highlights of ``terms``; ``words`` (the query or keywords they came from)
+        keeps the marks to inflections of those words (indexer.snippets)."""
         from indexer.snippets import highlight
+        from indexer.tex_accents import render_tex_accents as shown
 
         rows = self._rows([i for i, _ in ranked])
         hits = []
@@ -456,18 +459,19 @@ class SearchEngine:
             r = rows.get(pid)
             if r is None or r.withdrawn:
                 continue
+            title, abstract = shown(r.title), shown(r.abstract)  # display only: P\'etritis -> Pétritis
             hits.append(
                 Hit(
                     id=r.id,
-                    title=r.title,
-                    authors=list(r.authors or []),
+                    title=title,
+                    authors=[shown(a) for a in r.authors or []],
                     categories=list(r.categories or []),
                     published=r.published,
                     updated=r.updated,
                     score=float(score),
-                    title_html=highlight(r.title, terms, max_chars=0) if terms else html.escape(r.title),
-                    snippet_html=highlight(r.abstract, terms, max_chars=300),
-                    abstract=r.abstract,
+                    title_html=highlight(title, terms, max_chars=0, words=words) if terms else html.escape(title),
+                    snippet_html=highlight(abstract, terms, max_chars=300, words=words),
+                    abstract=abstract,
                 )
             )
         return hits
@@ -596,7 +600,7 @@ class SearchEngine:
             dense = [(i, s) for i, s in store.similar(pid, k * 5) if i != pid]
         ranked = related_ranking.fuse(lex, dense, dense_weight)
         ranked = [(i, s) for i, s in ranked if i != pid][:k]
-        return self._explain(self._hits(ranked, set(weights)), kws)
+        return self._explain(self._hits(ranked, set(weights), " ".join(kw["keyword"] for kw in kws)), kws)
 
     def similar_text(self, text: str, k: int = 20, *, dense_weight: float | None = None) -> list[Hit]:
         """Related work for any pasted text (English or Chinese): the text as the query
@@ -613,7 +617,7 @@ class SearchEngine:
             ranked = self._fuse(lex, dense, text)[:k]
         else:
             ranked = related_ranking.fuse(lex, dense, dense_weight)[:k]
-        return self._explain(self._hits(ranked, set(weights)), kws)
+        return self._explain(self._hits(ranked, set(weights), " ".join(kw["keyword"] for kw in kws)), kws)
 
     def recommend(self, liked: Sequence[str], disliked: Sequence[str] = (), k: int = 20) -> list[Hit]:
         import numpy as np
@@ -664,6 +668,26 @@ class SearchEngine:
             clauses.append(not_(exists().where(and_(PaperCategory.paper_id == Paper.id, or_(*[one(c) for c in expr.exclude])))))
         return and_(*clauses) if clauses else None
 
+    # A daily list without a date opens on the latest *real batch*: a listing day brings a busy
+    # category tens to hundreds of papers, while one late cross-list or replacement can put a
+    # single paper on a later day (cs.AI in the sample: 1 paper on 2026-07-09, 128 on 07-01).
+    # Real = at least BATCH_FRACTION of the busiest day in the BATCH_WINDOW_DAYS before the
+    # newest one; a sparse category (a paper every few days) opens on its newest day as before.
+    BATCH_WINDOW_DAYS = 30
+    BATCH_FRACTION = 0.1
+
+    def _latest_batch_day(self, conn, where) -> date | None:
+        latest = conn.execute(select(func.max(Paper.published)).where(*where)).scalar()
+        if latest is None:
+            return None
+        since = latest - timedelta(days=self.BATCH_WINDOW_DAYS)
+        counts = conn.execute(
+            select(Paper.published, func.count()).where(*where, Paper.published > since)
+            .group_by(Paper.published).order_by(Paper.published.desc())
+        ).all()
+        busiest = max(n for _, n in counts)
+        return next(d for d, n in counts if n >= self.BATCH_FRACTION * busiest)
+
     def daily(self, catexpr: str, day: date | None = None, page: int = 1, size: int = 25, prefs: Sequence[str] | None = None) -> DailyList:
         from indexer.catexpr import parse_category_expr
 
@@ -676,7 +700,7 @@ class SearchEngine:
             where.append(clause)
         with self.db.connect() as conn:
             if day is None:
-                day = conn.execute(select(func.max(Paper.published)).where(*where)).scalar()
+                day = self._latest_batch_day(conn, where)
             if day is None:
                 return DailyList(None, None, None, 0, [], str(expr))
             prev_day = conn.execute(select(func.max(Paper.published)).where(*where, Paper.published < day)).scalar()
@@ -729,6 +753,11 @@ class SearchEngine:
                 "message": run.message,
             },
         }
+
+
+def _words(q: str, tr: zh_en.Translation) -> str:
+    """The words highlighting may mark: the query's, and the English its Chinese became."""
+    return " ".join([q, *(en for _, shown in tr.matched for en in shown)])
 
 
 def _translated_terms(tr: zh_en.Translation) -> set[str]:

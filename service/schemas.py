@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 MAX_QUERY_CHARS = 1000
 MAX_CATEXPR_CHARS = 500
@@ -17,6 +17,8 @@ MAX_TEXT_CHARS = 200_000
 MAX_IDS = 100
 MAX_PREFS_CHARS = 2000
 MAX_PREFS = 20
+# How many results: `size` everywhere in the API; `k`, its old name on some routes, is still read.
+SIZE_ALIASES = AliasChoices("size", "k")
 
 
 class ErrorDetail(BaseModel):
@@ -109,14 +111,14 @@ class KeywordsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="Any text: English, Chinese or mixed (≤ 200,000 characters)")
-    k: int = Field(10, ge=1, le=50, description="How many keywords")
+    size: int = Field(10, ge=1, le=50, validation_alias=SIZE_ALIASES, description="How many keywords (`k` also accepted)")
 
 
 class SimilarRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="A draft abstract or any text (≤ 200,000 characters)")
-    k: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="How many papers")
+    size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, validation_alias=SIZE_ALIASES, description="How many papers (`k` also accepted)")
 
 
 class RecommendRequest(BaseModel):
@@ -124,7 +126,7 @@ class RecommendRequest(BaseModel):
 
     liked: list[str] = Field(min_length=1, max_length=MAX_IDS, description="arXiv ids the reader liked (1–100)")
     disliked: list[str] = Field(default_factory=list, max_length=MAX_IDS, description="arXiv ids the reader disliked (≤ 100)")
-    k: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="How many papers")
+    size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, validation_alias=SIZE_ALIASES, description="How many papers (`k` also accepted)")
 
 
 class DailyResponseModel(BaseModel):

@@ -346,6 +346,23 @@ def test_daily_page_day_navigation(browser, server):
     shot(browser, "desktop-daily")
 
 
+def test_api_docs_work_offline_under_the_csp(browser, server):
+    """The footer's "API" link opens Swagger UI, built from local files only, which lists the
+    endpoints and shows a parameter's schema, with no CSP violation."""
+    browser.get(server + "/")
+    browser.get_log("browser")  # drop earlier messages
+    browser.find_element(By.CSS_SELECTOR, "footer a[href='/docs']").click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10)
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/api/search", "/api/daily/{catexpr}"} <= {p.replace("\u200b", "") for p in paths}, paths
+    browser.find_element(By.CSS_SELECTOR, "#operations-search-search_api_search_get .opblock-summary").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#operations-search-search_api_search_get tr[data-param-name='size']"))
+    requests = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert requests and all(u.startswith(server) for u in requests), requests
+    assert not csp_errors(browser)
+    shot(browser, "desktop-api-docs", full=False)
+
+
 @pytest.mark.parametrize(
     "name,path",
     [("home", "/"), ("search", "/search?q=graph+neural+network&cat=cs.LG"), ("paper", "/paper/0704.0808"),

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.arxiv_standin import ArxivStandin, shared_available
+from tests.arxiv_standin import ArxivStandin
 from tests.conftest import make_settings
 
 SQL_HTML = [
@@ -301,7 +301,6 @@ def test_unusable_data_dir_in_the_service(tmp_path):
             assert r.status_code == 503 or r.status_code < 500, (url, r.status_code, r.text[:300])
 
 
-@pytest.mark.skipif(not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found")
 def test_disk_full_while_publishing_loses_nothing(tmp_path, monkeypatch):
     import indexer.manifest as manifest_mod
     from indexer.errors import StorageError

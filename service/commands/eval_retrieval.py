@@ -13,7 +13,7 @@ import click
 
 from indexer.errors import InvalidInput
 from indexer.evaluation.retrieval import MODES, evaluate_retrieval, write_trec_run
-from indexer.settings import get_settings
+from service.commands import get_settings
 
 
 @click.command("retrieval")

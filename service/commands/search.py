@@ -9,7 +9,7 @@ from datetime import date
 
 import click
 
-from indexer.settings import get_settings
+from service.commands import get_settings
 
 
 def _date(_ctx, _param, value: str | None) -> date | None:
