@@ -611,13 +611,17 @@ class SearchEngine:
         kws = [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(text, k=15)]
         weights = related_ranking.text_query("", text[:20000], state.bm25.approx_doc_freq, state.bm25.num_docs,
                                              related_ranking.TEXT_QUERY_TERMS)
+        tr = zh_en.translate(text[:20000]) if has_cjk(text) else zh_en.Translation()
+        for en, w in tr.weights.items():  # a Chinese text is also searched by its English terms
+            weights[en] = weights.get(en, 0.0) + w
         lex = related_ranking.rank_related(state.bm25, weights)
         dense = self._dense_run(text[:5000], k * 5) if dense_weight != 0 else []
-        if dense and has_cjk(text):  # the lexical run cannot read a Chinese text: the encoder decides
+        if dense and has_cjk(text) and not tr:  # the lexical run cannot read this text: the encoder decides
             ranked = self._fuse(lex, dense, text)[:k]
         else:
             ranked = related_ranking.fuse(lex, dense, dense_weight)[:k]
-        return self._explain(self._hits(ranked, set(weights), " ".join(kw["keyword"] for kw in kws)), kws)
+        words = " ".join([*(kw["keyword"] for kw in kws), *(en for _, shown in tr.matched for en in shown)])
+        return self._explain(self._hits(ranked, set(weights) | _translated_terms(tr), words), kws)
 
     def recommend(self, liked: Sequence[str], disliked: Sequence[str] = (), k: int = 20) -> list[Hit]:
         import numpy as np

@@ -175,6 +175,16 @@ def test_mixed_query_uses_both_parts(search_engine):
         assert "transform" in text and "detect" in text, h.title
 
 
+def test_similar_text_reads_a_pasted_chinese_abstract(search_engine):
+    """Related work for a Chinese text: its translated English terms find on-topic papers."""
+    text = "本文研究图神经网络在分子性质预测中的应用，提出一种新的消息传递机制。"
+    hits = search_engine.similar_text(text, k=5, dense_weight=0)  # the suite's embedder is a fake
+    assert len(hits) == 5
+    on_topic = [h for h in hits if "graph" in (h.title + " " + h.abstract).lower()]
+    assert len(on_topic) >= 3, [h.title for h in hits]
+    assert any("graph neural" in " ".join(h.shared_keywords).lower() or "graph" in h.title_html.lower() for h in hits)
+
+
 def test_learner_learns_terms_from_pairs(tmp_path):
     from click.testing import CliRunner
 
