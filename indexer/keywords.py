@@ -158,6 +158,8 @@ class _IndexDocFreqs(DocFreqs):
             est = shipped.df(term) * self.num_docs / shipped.num_docs
         else:  # independence estimate: rare unless its words are common
             est = self.num_docs * math.prod(d / self.num_docs for d in term_dfs)
+        if len(cache) >= self._cache_limit:  # its words may have filled it
+            cache.clear()
         v = cache[term] = min(cap, est)
         return v
 
