@@ -346,8 +346,8 @@ def merge_variants(cands: dict[str, Any], text: str, title: str = "") -> dict[st
             if long_key in cands and acronym not in pairs:
                 pairs[acronym] = long_key
     for key, c in list(cands.items()):
-        if key not in cands or c.zh or c.words != 1:
-            continue
+        if c.words != 1 or c.zh or c.surface.islower() or key not in cands:
+            continue  # (most words: lower case, no acronym)
         acr = acronym_key(c.surface)
         if acr is None:
             continue
@@ -362,11 +362,12 @@ def merge_variants(cands: dict[str, Any], text: str, title: str = "") -> dict[st
             singular = " ".join(tok(c.surface[:-1]))
             if singular != key and singular in cands:
                 _absorb(cands, key, singular)
-    for key, c in list(cands.items()):
-        if c.zh or c.words < 2 or key not in cands:
+    heads = _GENERIC_HEADS
+    for key, c in cands.items():
+        if c.words < 2 or c.zh:
             continue
         head = c.surface.rsplit(" ", 1)
-        if len(head) == 2 and head[1].lower() in _GENERIC_HEADS:
+        if len(head) == 2 and head[1] in heads:
             core = " ".join(tok(head[0]))
             if core and core != key:  # "tamed euler scheme", "tamed euler method": one term
                 same[key] = core
