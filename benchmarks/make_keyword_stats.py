@@ -103,6 +103,12 @@ def _read_jsonl_gz(path: Path, limit: int | None):
 
 
 def count(shared: Path, limit: int | None) -> tuple[int, Counter, int, Counter]:
+    n_en, en = count_en(shared, limit)
+    n_zh, zh = count_zh(shared, limit)
+    return n_en, en, n_zh, zh
+
+
+def count_en(shared: Path, limit: int | None) -> tuple[int, Counter]:
     en: Counter[str] = Counter()
     n_en = 0
     t0 = time.time()
@@ -111,6 +117,11 @@ def count(shared: Path, limit: int | None) -> tuple[int, Counter, int, Counter]:
         n_en += 1
         if n_en % 10000 == 0:
             print(f"en {n_en} docs, {len(en)} keys, {time.time() - t0:.0f}s", file=sys.stderr)
+    return n_en, en
+
+
+def count_zh(shared: Path, limit: int | None) -> tuple[int, Counter]:
+    t0 = time.time()
     zh: Counter[str] = Counter()
     n_zh = 0
     for rec in _read_jsonl_gz(shared / "arxiv" / "zh_tldr.jsonl.gz", limit):
@@ -118,7 +129,19 @@ def count(shared: Path, limit: int | None) -> tuple[int, Counter, int, Counter]:
         n_zh += 1
         if n_zh % 10000 == 0:
             print(f"zh {n_zh} docs, {len(zh)} keys, {time.time() - t0:.0f}s", file=sys.stderr)
-    return n_en, en, n_zh, zh
+    return n_zh, zh
+
+
+def recount_chinese(stats: dict, n_zh: int, zh: Counter) -> dict:
+    """``stats`` with its Chinese keys replaced by a new count (``--zh-only``: after a
+    change to the Chinese candidates only, the 100k-paper English count stays as it is)."""
+    min_terms, min_phrases = int(stats["min_df"]), int(stats["min_df_phrases"])
+    terms = {k: v for k, v in stats["terms"].items() if not has_cjk(k)}
+    phrases = {k: v for k, v in stats["phrases"].items() if not has_cjk(k)}
+    for k, v in zh.items():
+        if v >= (min_terms if " " not in k else min_phrases):
+            (phrases if " " in k else terms)[k] = v
+    return {**stats, "zh_num_docs": n_zh, "terms": terms, "phrases": phrases}
 
 
 def _encode(stats: dict) -> bytes:
@@ -158,6 +181,17 @@ def build(n_en: int, en: Counter, n_zh: int, zh: Counter, max_bytes: int) -> tup
             min_df_terms += 1
 
 
+def _write_atomic(out: Path, blob: bytes) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(blob)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
@@ -165,21 +199,24 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="read only the first N records (smoke test)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--verbs-out", type=Path, default=VERBS_OUT)
+    ap.add_argument("--zh-only", action="store_true",
+                    help="recount only the Chinese keys of the existing --out file (keeps its English counts and verbs)")
     args = ap.parse_args()
+    if args.zh_only:
+        with gzip.open(args.out, "rt", encoding="utf-8") as fh:
+            old = json.load(fh)
+        n_zh, zh = count_zh(args.shared, args.limit)
+        blob = _encode(recount_chinese(old, n_zh, zh))
+        _write_atomic(args.out, blob)
+        print(f"wrote {args.out} ({len(blob) / 1e6:.2f} MB; Chinese keys of {n_zh} zh docs recounted)", file=sys.stderr)
+        return
     verbs = learn_verbs(args.shared, args.limit)
     args.verbs_out.write_text("\n".join(verbs) + "\n", encoding="utf-8")
     phrases.use_verbs(verbs)
     print(f"wrote {args.verbs_out} ({len(verbs)} verb-like words)", file=sys.stderr)
     n_en, en, n_zh, zh = count(args.shared, args.limit)
     _, blob = build(n_en, en, n_zh, zh, int(args.max_mb * 1e6))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(blob)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, args.out)
+    _write_atomic(args.out, blob)
     print(f"wrote {args.out} ({len(blob) / 1e6:.2f} MB; {n_en} en docs, {n_zh} zh docs)", file=sys.stderr)
 
 

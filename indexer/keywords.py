@@ -27,8 +27,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol
 
+from indexer.acronyms import acronym_key, definitions, expansion
 from indexer.phrases import collect_candidates, document_keys
-from indexer.tokenizer import has_cjk
+from indexer.tokenizer import default_tokenizer, has_cjk
+from indexer.wordlists import is_common_word
 
 STATS_FILE = "keyword-stats.json.gz"
 
@@ -156,6 +158,8 @@ class _IndexDocFreqs(DocFreqs):
             est = shipped.df(term) * self.num_docs / shipped.num_docs
         else:  # independence estimate: rare unless its words are common
             est = self.num_docs * math.prod(d / self.num_docs for d in term_dfs)
+        if len(cache) >= self._cache_limit:  # its words may have filled it
+            cache.clear()
         v = cache[term] = min(cap, est)
         return v
 
@@ -196,6 +200,7 @@ class ScoringParams:
     length_zh: tuple[float, ...] = (0.7, 1.0, 1.0, 0.9, 0.8)
     overlap_penalty: float = 1.0  # score factor for a phrase nested in a better one (English)
     overlap_penalty_zh: float = 0.7  # the same for Chinese, whose sub-phrases overlap far more
+    fragment_share_zh: float = 0.7  # a Chinese phrase found inside a longer one of the text at least this share of its corpus df is a fragment
     max_df_single: float = 0.2  # single words in more than this share of documents are never keywords
     term_weight: float = 0.5  # share of the mean word idf in a phrase's idf
     position: float = 0.5  # bonus for an early first occurrence
@@ -240,6 +245,7 @@ class KeywordExtractor:
         cands, length = collect_candidates(text or "", title or "")
         if not cands:
             return []
+        same_term = merge_variants(cands, text or "", title or "")
         p = self.params
         stats = self._stats
         if len(stats) >= self._cache_limit:
@@ -261,11 +267,16 @@ class KeywordExtractor:
         position_scale = p.position_scale
         title_bonus = p.title + long_boost * p.long_title
         length_en, length_zh = p.length, p.length_zh
+        fragments = _zh_fragments(cands, key_stats, p.fragment_share_zh)
         for key, c in cands.items():
+            if key in fragments:
+                continue
             st = stats.get(key)
             if st is None:
                 st = key_stats(key)
             terms = c.terms
+            if c.words == 1 and not c.zh and is_common_word(c.surface):
+                continue  # "goal", "small", "task": general English, a keyword of no paper
             if len(terms) == 1:
                 if n_docs > 50 and st[0] > generic:
                     continue  # "model", "method", "experiments": true of most papers, a keyword of none
@@ -288,9 +299,108 @@ class KeywordExtractor:
             lengths = length_zh if zh else length_en
             length_prior = lengths[min(c.words, len(lengths)) - 1]
             scored.append((tf * phrase_idf * prior * length_prior, key))
-        top = _select(scored, k, p.overlap_penalty_zh, p.overlap_penalty)
+        top = _select(scored, k, p.overlap_penalty_zh, p.overlap_penalty, same_term)
         best = top[0][0] if top and top[0][0] > 0 else 1.0
         return [Keyword(cands[key].surface, score / best, cands[key].terms) for score, key in top]
+
+
+# Generic head nouns: "graph neural network models" is "graph neural networks" said longer.
+_GENERIC_HEADS = frozenset(
+    """model models method methods approach approaches framework frameworks system systems
+    technique techniques architecture architectures task tasks problem problems setting
+    settings scheme schemes algorithm algorithms strategy strategies mechanism mechanisms
+    module modules pipeline pipelines paradigm paradigms""".split()
+)
+
+
+def _absorb(cands: dict[str, Any], src: str, dst: str) -> None:
+    """Count the occurrences of candidate ``src`` as occurrences of ``dst`` and drop ``src``."""
+    a, b = cands.pop(src), cands[dst]
+    b.count += a.count
+    b.first = min(a.first, b.first)
+    b.in_title = b.in_title or a.in_title
+
+
+def merge_variants(cands: dict[str, Any], text: str, title: str = "") -> dict[str, str]:
+    """Merge the candidates of one text that name one term (in place), so that it takes one
+    keyword slot, under its long form:
+
+    - an acronym into its expansion, when the text defines it ("graph neural networks
+      (GNNs)") or, failing that, when the text also uses the expansion the arXiv corpus
+      gives it (indexer.acronyms); "GNN" and "GNNs" both;
+    - a plural acronym into the singular one ("LLMs" into "LLM");
+    - phrases that differ only by a generic head noun ("graph neural network models",
+      "graph neural networks"; "tamed euler scheme", "tamed euler method") are not
+      merged but returned, ``{phrase: key without the head}``: only the best scored of
+      them is a keyword (:func:`_select`).
+
+    Singular and plural of words need nothing here: they share a key (tokenizer stems)."""
+    same: dict[str, str] = {}
+    if not cands:
+        return same
+    tok = default_tokenizer().tokenize
+    pairs: dict[str, str] = {}  # acronym key -> long form key
+    if any(not c.zh for c in cands.values()):
+        for acronym, long_form in definitions(f"{title}\n{text}" if title else text):
+            long_key = " ".join(tok(long_form))
+            if long_key in cands and acronym not in pairs:
+                pairs[acronym] = long_key
+    for key, c in list(cands.items()):
+        if c.words != 1 or c.zh or c.surface.islower() or key not in cands:
+            continue  # (most words: lower case, no acronym)
+        acr = acronym_key(c.surface)
+        if acr is None:
+            continue
+        target = pairs.get(acr)
+        if target is None:
+            shipped_form = expansion(acr)
+            target = " ".join(tok(shipped_form)) if shipped_form else None
+        if target and target in cands and target != key:
+            _absorb(cands, key, target)
+            continue
+        if c.surface.endswith("s"):  # "LLMs" and "LLM"
+            singular = " ".join(tok(c.surface[:-1]))
+            if singular != key and singular in cands:
+                _absorb(cands, key, singular)
+    heads = _GENERIC_HEADS
+    for key, c in cands.items():
+        if c.words < 2 or c.zh:
+            continue
+        head = c.surface.rsplit(" ", 1)
+        if len(head) == 2 and head[1] in heads:
+            core = " ".join(tok(head[0]))
+            if core and core != key:  # "tamed euler scheme", "tamed euler method": one term
+                same[key] = core
+    return same
+
+
+def _zh_fragments(cands: Mapping[str, Any], key_stats: Any, share: float) -> set[str]:
+    """Keys of Chinese phrases (two or more words) that are fragments of a longer candidate
+    of the same text: "大语言" inside "大语言模型", "位移雅" and "可比度量" inside
+    "位移雅可比度量". A fragment never occurs in the text outside the longer phrase (its
+    count is no higher) and, in the corpus, mostly occurs as part of it (the longer
+    phrase's df is at least ``share`` of its own), so the whole phrase speaks for it.
+    Compared by surface (jieba may segment a phrase differently alone and in context)."""
+    by_surface = {c.surface: key for key, c in cands.items() if c.zh and c.words >= 2}
+    out: set[str] = set()
+    if len(by_surface) < 2:
+        return out
+    for key, c in cands.items():
+        if not c.zh or c.words < 3:
+            continue
+        whole = c.surface
+        df_whole = -1.0
+        n = len(whole)
+        for i in range(n):
+            for j in range(i + 2, n + 1 - (i == 0)):  # proper substrings of two characters or more
+                sub = by_surface.get(whole[i:j])
+                if sub is None or sub in out or cands[sub].count > c.count:
+                    continue
+                if df_whole < 0:
+                    df_whole = key_stats(key)[0]
+                if df_whole >= share * key_stats(sub)[0]:
+                    out.add(sub)
+    return out
 
 
 def _nested(a: str, b: str) -> bool:
@@ -300,24 +410,71 @@ def _nested(a: str, b: str) -> bool:
     return f" {a} " in f" {b} "
 
 
-def _select(scored: list[tuple[float, str]], k: int, penalty_zh: float, penalty_en: float) -> list[tuple[float, str]]:
+def _select(scored: list[tuple[float, str]], k: int, penalty_zh: float, penalty_en: float,
+            same_term: Mapping[str, str] | None = None) -> list[tuple[float, str]]:
     """Top k by score, where a phrase nested in (or containing) one already chosen has its
     score multiplied by the penalty once: "对话轨迹", "对话轨迹预测", "轨迹预测" should not
-    fill three of ten slots. Returns (score, key) in descending order."""
+    fill three of ten slots; of the phrases ``same_term`` maps to one (merge_variants),
+    only the first is chosen. Returns (score, key) in descending order."""
     heap = [(-score, key, False) for score, key in scored]
     heapq.heapify(heap)
     chosen: list[tuple[float, str]] = []
+    terms_chosen: set[str] = set()
+    same_term = same_term or {}
     while heap and len(chosen) < k:
         neg, key, penalised = heapq.heappop(heap)
+        term = key
+        while term in same_term:  # "pinch technique algorithm" → "pinch technique" → "pinch"
+            term = same_term[term]
+        if term in terms_chosen:
+            continue
         if not penalised:
             penalty = penalty_zh if has_cjk(key) else penalty_en
             if penalty < 1.0 and any(_nested(key, other) for _, other in chosen):
                 heapq.heappush(heap, (neg * penalty, key, True))
                 continue
         chosen.append((-neg, key))
+        terms_chosen.add(term)
     return chosen
 
 
 def extract_keywords(text: str, k: int = 10, title: str = "", doc_freqs: DocFreqs | None = None) -> list[Keyword]:
     """Convenience: one-off extraction with the shipped statistics by default."""
     return KeywordExtractor(doc_freqs).extract(text, k=k, title=title)
+
+
+def interest_key(keyword: str) -> str:
+    """The key under which a reader's interest profile adds up ``keyword`` across papers:
+    its tokenizer terms (so singular and plural agree), an acronym replaced by the long
+    form the arXiv corpus gives it ("GNNs" → the terms of "graph neural networks"), and a
+    trailing generic head noun dropped ("graph neural network models")."""
+    tok = default_tokenizer().tokenize
+    text = keyword.strip()
+    if " " not in text:
+        acronym = acronym_key(text)
+        long_form = expansion(acronym) if acronym else None
+        if long_form:
+            text = long_form
+    words = text.split()
+    if len(words) > 2 and words[-1].lower() in _GENERIC_HEADS:
+        text = " ".join(words[:-1])
+    return " ".join(tok(text)) or keyword.strip().lower()
+
+
+def interest_profile(keywords: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A paper's keywords as its reader's interest profile records them (the paper page's
+    ``data-keywords``): ``{"keyword", "weight", "key"}``, weights relative to the best,
+    one entry per :func:`interest_key` (the stronger kept), an acronym named by its long
+    form so that the word cloud shows one term under one name."""
+    items = [(str(k["keyword"]), float(k["weight"])) for k in keywords]
+    best = max((w for _, w in items), default=1.0) or 1.0
+    out: dict[str, dict[str, Any]] = {}
+    for word, weight in items:
+        key = interest_key(word)
+        if key in out:
+            continue
+        label = word
+        if " " not in word and acronym_key(word):
+            label = expansion(word) or word
+        out[key] = {"keyword": label, "weight": round(weight / best, 4), "key": key}
+    return list(out.values())

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from indexer.tokenizer import default_tokenizer, has_cjk, pos_cut_chinese
+from indexer.tokenizer import CHINESE_STOP_WORDS, default_tokenizer, has_cjk, pos_cut_chinese
+from indexer.wordlists import COMPARATIVE, GERUND, VERB, verb_forms
 
 MAX_WORD_CHARS = 40  # longer "words" are URLs, formulas or junk, never keyword material
 MAX_WORDS = 5  # longest candidate kept whole; longer chunks contribute sub-phrases only
@@ -102,6 +103,10 @@ def _load_verbs() -> frozenset[str]:
 
 VERBS_FILE = "keyword-verbs.txt"
 _VERBS = _load_verbs()
+# Verb forms of the lexicon (indexer.wordlists): base and -s forms end a phrase like the
+# learned verbs ("graph neural networks operate"), -ing forms may not start one,
+# comparatives may not end one.
+_VERB_FORMS = verb_forms()
 
 
 def use_verbs(words: Iterable[str]) -> None:
@@ -137,7 +142,7 @@ class Candidate:
 
 
 def _is_break(lower: str) -> bool:
-    if lower in _BREAK_WORDS or lower in _VERBS:
+    if lower in _BREAK_WORDS or lower in _VERBS or _VERB_FORMS.get(lower) == VERB:
         return True
     if lower[0].isdigit() and not any(c.isalpha() for c in lower):
         return True  # plain numbers
@@ -149,8 +154,14 @@ def _is_break(lower: str) -> bool:
 
 
 def _bad_end(lower: str) -> bool:
-    """Words that may sit inside a noun phrase but not at its end (participles)."""
-    return lower.endswith("ed") and len(lower) > 4 and not lower.endswith("eed")
+    """Words that may sit inside a noun phrase but not at its end (participles, comparatives)."""
+    return (lower.endswith("ed") and len(lower) > 4 and not lower.endswith("eed")) or _VERB_FORMS.get(lower) == COMPARATIVE
+
+
+def _bad_start(lower: str) -> bool:
+    """Words that may sit inside a noun phrase but not at its start: verbs in -ing
+    ("extracting interpretable features"; "quantum computing" keeps its noun)."""
+    return _VERB_FORMS.get(lower) == GERUND
 
 
 def _display_word(w: str) -> str:
@@ -202,10 +213,15 @@ def english_chunks(text: str) -> Iterator[tuple[int, list[str]]]:
         yield start, chunk
 
 
-def _trim(words: list[str]) -> list[str]:
+def _trim_span(words: list[str]) -> tuple[int, list[str]]:
+    """``(words dropped at the start, the rest)``: no participle or comparative at the
+    end, no -ing verb at the start."""
     while words and _bad_end(words[-1].lower()):
         words = words[:-1]
-    return words
+    lead = 0
+    while lead < len(words) and _bad_start(words[lead].lower()):
+        lead += 1
+    return lead, words[lead:]
 
 
 def english_phrases(words: list[str], max_words: int = MAX_WORDS) -> Iterator[tuple[int, list[str]]]:
@@ -214,17 +230,19 @@ def english_phrases(words: list[str], max_words: int = MAX_WORDS) -> Iterator[tu
     The trimmed chunk when short; otherwise every sub-phrase of 1..max_words-1 words that
     ends on a noun-like word (long runs are usually several noun phrases glued together).
     """
-    words = _trim(words)
+    lead, words = _trim_span(words)
     if not words:
         return
     n = len(words)
     if n <= max_words:
-        yield 0, words
+        yield lead, words
         return
     for i in range(n):
+        if _bad_start(words[i].lower()):
+            continue
         for j in range(i + 1, min(n, i + max_words - 1) + 1):
             if not _bad_end(words[j - 1].lower()):
-                yield i, words[i:j]
+                yield lead + i, words[i:j]
 
 
 # Chinese: jieba.posseg flags that make noun phrases.
@@ -241,6 +259,26 @@ _ZH_STOP = frozenset(
     取得 达到 保持 推动 促进 支持 允许 包括 涉及 面临 考虑 采取 开发 确定 定义 描述 比较 验证
     优于 超越 使得 使用 处理 生成 学习 训练 捕捉 捕获 实现了 进行了 提出了 用于 应用于""".split()
 )
+# Generic nouns that are no keyword alone but end many compound terms: a phrase of two or
+# more words may end on them ("大语言模型", "推荐系统", "深度学习", "聚类分析"); without
+# them "大语言模型" could only come out as the fragment "大语言".
+_ZH_GENERIC_HEADS = frozenset(
+    """模型 数据 系统 技术 理论 学习 训练 生成 处理 分析 方法 实验 治疗 患者 效果 过程 问题 作用
+    机制 水平 条件 因素 结构 应用""".split()
+)
+# Words that never join a phrase: the tokenizer's stop words ("是", "对", "了", ...), so
+# "是思维链监督" is not a candidate beside "思维链监督".
+_ZH_BREAK = (CHINESE_STOP_WORDS - _ZH_GENERIC_HEADS) | frozenset(
+    """来 到 可 去 给 让 使 令 会 能 要 需 了 名为 称为 旨在 帮助 导致 表明 结果表明 显示 至关重要 尤为重要
+    表现出色 集上""".split()
+)
+# A verb followed by an adjective or a distinguishing word governs an object, it does not
+# modify a noun: "审视大语言模型", "微调小型开源模型" are clauses, "推理能力" is a term.
+_ZH_OBJECT_START = frozenset("a b ad ag".split())
+_ZH_PREFIXES = frozenset("多 单 双 全 半".split())
+_ZH_FUNCTION_CHARS = frozenset("了是的和与及或把而")  # no term starts with one
+# Heads that complete the noun before them: no phrase stops just before one.
+_ZH_TIGHT_HEADS = ("模型",)  # also as the start of a word jieba's HMM made ("模型模拟")
 
 
 def chinese_chunks(text: str) -> Iterator[tuple[int, list[tuple[str, str]]]]:
@@ -248,7 +286,10 @@ def chinese_chunks(text: str) -> Iterator[tuple[int, list[tuple[str, str]]]]:
     chunk: list[tuple[str, str]] = []
     start = 0
     for offset, (word, flag) in enumerate(pos_cut_chinese(text)):
-        if flag in _ZH_MOD and word not in _ZH_STOP or (flag in _ZH_HEAD and chunk):
+        if word in _ZH_PREFIXES and flag == "m":
+            flag = "a"  # "多" of "多模态", "多尺度": a modifier, not a number
+        breaks = word in _ZH_BREAK or (flag == "eng" and len(word) == 1)  # "是", the "D" of "3D部件"
+        if not breaks and (flag in _ZH_MOD and word not in _ZH_STOP or (flag in _ZH_HEAD and chunk)):
             if not chunk:
                 start = offset
             chunk.append((word, flag))
@@ -260,16 +301,23 @@ def chinese_chunks(text: str) -> Iterator[tuple[int, list[tuple[str, str]]]]:
         yield start, chunk
 
 
-def chinese_phrases(chunk: list[tuple[str, str]], max_words: int = 4) -> Iterator[tuple[int, list[str]]]:
+def chinese_phrases(chunk: list[tuple[str, str]], max_words: int = 5) -> Iterator[tuple[int, list[str]]]:
     """Sub-phrases of a Chinese chunk: they end on a noun-like word (or on a verb after a
-    noun: 质量控制, 经济增长) and do not start with a bare verb or adverb."""
+    noun: 质量控制, 经济增长), and do not start with a bare verb or adverb or with a verb
+    that governs an object ("审视大语言模型")."""
     n = len(chunk)
     for i in range(n):
         if chunk[i][1] in _ZH_NO_START:
             continue
+        if chunk[i][1] == "v" and i + 1 < n and chunk[i + 1][1] in _ZH_OBJECT_START:
+            continue
+        if chunk[i][0] in CHINESE_STOP_WORDS or chunk[i][0][0] in _ZH_FUNCTION_CHARS:
+            continue  # "方法信号"; "了非局部", "和域" (words jieba's HMM made across 了, 和)
         for j in range(i + 1, min(n, i + max_words) + 1):
             word, flag = chunk[j - 1]
-            if word in _ZH_STOP:
+            if j < n and chunk[j][0].startswith(_ZH_TIGHT_HEADS):
+                continue  # "大语言" of "大语言模型": the head completes the term
+            if word in _ZH_STOP and (j - i == 1 or word not in _ZH_GENERIC_HEADS):
                 continue
             if flag not in _ZH_HEAD and not (flag in _ZH_VERB_HEAD and j - i > 1):
                 continue
@@ -311,11 +359,11 @@ def iter_phrases(text: str, all_subphrases: bool = False) -> Iterator[tuple[int,
             for start, en_chunk in english_chunks(sentence):
                 n_words = max(n_words, start + len(en_chunk))
                 if all_subphrases:
-                    trimmed = _trim(en_chunk)
+                    lead, trimmed = _trim_span(en_chunk)
                     n = len(trimmed)
                     for i in range(n):
                         for j in range(i + 1, min(n, i + MAX_WORDS) + 1):
-                            yield base + start + i, " ".join(map(_display_word, trimmed[i:j])), j - i
+                            yield base + start + lead + i, " ".join(map(_display_word, trimmed[i:j])), j - i
                 else:
                     for i, en_words in english_phrases(en_chunk):
                         yield base + start + i, " ".join(map(_display_word, en_words)), len(en_words)
@@ -347,23 +395,23 @@ def set_word_info_limit(n: int) -> None:
 
 
 def _word_info(tok: str) -> tuple:
-    """``(kind, display, terms, bad_end)`` of one _SPLIT_RE token (see english_chunks)."""
+    """``(kind, display, terms, bad_end, bad_start)`` of one _SPLIT_RE token (see english_chunks)."""
     if not tok[0].isalnum():
-        return (_PUNCT, "", (), False)
+        return (_PUNCT, "", (), False, False)
     if tok[-1] == "." or "." in tok:
         tok = tok.rstrip(".")
         if "." in tok:
-            return (_BREAK, "", (), False)
+            return (_BREAK, "", (), False, False)
     lower = tok.lower()
     possessive = lower.endswith(("'s", "’s"))
     if possessive:
         lower = lower[:-2]
         tok = tok[:-2]
     if not lower or _is_break(lower):
-        return (_BREAK, "", (), False)
+        return (_BREAK, "", (), False, False)
     display = _display_word(tok)
     terms = tuple(default_tokenizer().tokenize(display))
-    return (_POSS if possessive else _WORD, display, terms, _bad_end(lower))
+    return (_POSS if possessive else _WORD, display, terms, _bad_end(lower), _bad_start(lower))
 
 
 def _english_sentence_candidates(sentence: str, base: int, out: list) -> int:
@@ -412,6 +460,12 @@ def _english_sentence_candidates(sentence: str, base: int, out: list) -> int:
             n_words = end
         while words and words[-1][3]:  # _trim: no participle at the end
             words = words[:-1]
+        lead = 0
+        while lead < len(words) and words[lead][4]:  # ... and no -ing verb at the start
+            lead += 1
+        if lead:
+            words = words[lead:]
+            start += lead
         n = len(words)
         if not n:
             continue
@@ -427,6 +481,8 @@ def _english_sentence_candidates(sentence: str, base: int, out: list) -> int:
                 out.append((pos, " ".join([w[1] for w in words]), n, terms, False))
             continue
         for i in range(n):
+            if words[i][4]:
+                continue
             terms = ()
             for j in range(i, min(n, i + max_words - 1)):
                 w = words[j]

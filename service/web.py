@@ -250,8 +250,9 @@ def paper_page(request: Request, paper_id: str, engine: Any = Depends(get_engine
         related = engine.related(paper["id"], k=10)
     except PapersError as e:
         related_problem = e.message
-    max_w = max((float(k["weight"]) for k in keywords), default=1.0) or 1.0
-    interest = [{"keyword": k["keyword"], "weight": round(float(k["weight"]) / max_w, 4)} for k in keywords[:10]]
+    from indexer.keywords import interest_profile
+
+    interest = interest_profile(keywords[:10])  # one entry per term, with its key (app.js merges by it)
     shown = paper_for_display(paper)  # P\'etritis -> Pétritis; BibTeX keeps the TeX
     return render(
         request,

@@ -291,6 +291,32 @@ def test_interests_persist_and_change_the_heart_order(browser, server, app_clien
     assert not csp_errors(browser)
 
 
+def test_interest_profile_adds_up_variants_of_one_term(browser, server):
+    """Three real papers name one term three ways: "graph neural network models",
+    "GNN" (shown under its long form) and "graph neural networks". The interest profile
+    keeps one entry for it, under the first name, holding the weight of all three."""
+    from indexer.keywords import interest_key
+
+    reset_interests(browser, server)
+    weights = []
+    for pid in ("2606.29748", "2606.30291", "2508.11826"):
+        browser.get(server + "/paper/" + pid)
+        wait(browser, EC.presence_of_element_located((By.ID, "paper")))
+        kws = json.loads(browser.find_element(By.ID, "paper").get_attribute("data-keywords"))
+        term = [k for k in kws if k["key"] == "graph neural network"]
+        assert len(term) == 1, (pid, kws)
+        weights.append(term[0]["weight"])
+    stored = _interests(browser)
+    names = [w for w in stored["keywords"] if interest_key(w) == "graph neural network"]
+    assert names == ["graph neural network models"], names
+    assert stored["keywords"][names[0]] == pytest.approx(sum(weights), abs=1e-3)
+    assert stored["terms"]["graph neural network"] == "graph neural network models"
+    browser.get(server + "/interests")
+    cloud = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#cloud a")]
+    assert "graph neural network models" in cloud
+    assert not {"gnn", "gnns", "graph neural networks"} & set(cloud)
+
+
 def test_interests_import_export_clear(browser, server, tmp_path):
     reset_interests(browser, server)
     browser.get(server + "/interests")

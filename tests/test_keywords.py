@@ -295,3 +295,146 @@ def test_serving_caches_stay_small_and_change_no_keyword(search_engine, papers):
         assert extractor._cache_limit == caches.SERVING_ENTRIES == extractor.doc_freqs._cache_limit
     finally:
         tok.cache_limit, phrases._WORD_INFO_LIMIT = saved
+
+
+# -- noise (issue 15): generic words, verb endings, one term per slot, Chinese fragments --
+
+DATA = REPO / "indexer" / "data"
+
+
+def _list_file(name: str) -> list[str]:
+    return [line for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def general_english() -> frozenset[str]:
+    """The shipped top-3,000 general-English words (derived from wordfreq, CC BY-SA 4.0)."""
+    words = frozenset(_list_file("english-common-words.txt"))
+    assert len(words) > 2800 and {"goal", "small", "task", "note", "the"} <= words
+    return words
+
+
+@pytest.fixture(scope="module")
+def verbs() -> frozenset[str]:
+    """Verb forms that are never nouns (lexicon list, base and -s forms) and the learned ones."""
+    forms = {line.split("\t")[0] for line in _list_file("english-verb-forms.txt") if line.endswith("\tv")}
+    forms |= set(_list_file("keyword-verbs.txt"))
+    assert {"operate", "operates", "linearises", "behave", "emerge"} <= forms
+    return frozenset(forms)
+
+
+@pytest.mark.parametrize("source", ["shipped", "sample"])
+def test_sample_top10_has_no_generic_word_or_verb_ending(papers, sample_dfs, general_english, verbs, source):
+    """Over every paper of the bundled sample (8,000 real abstracts), with the shipped
+    statistics and with the sample's own (what a fresh install's index gives): no top-10
+    keyword is a single general-English word, none ends in a verb, and no two of them
+    are one term (interest_key: singular/plural, acronym/expansion, "X method"/"X scheme")."""
+    from indexer.keywords import interest_key
+
+    dfs = DocFreqs.shipped() if source == "shipped" else DocFreqs.from_index(_CountingIndex(sample_dfs))
+    ex = KeywordExtractor(dfs)
+    generic, verb_end, same_term = [], [], []
+    for p in papers.values():
+        kws = [k.keyword for k in ex.extract(p["abstract"], k=10, title=p["title"])]
+        for kw in kws:
+            words = kw.lower().split()
+            if len(words) == 1 and words[0] in general_english:
+                generic.append((p["id"], kw))
+            if words[-1] in verbs:
+                verb_end.append((p["id"], kw))
+        keys = [interest_key(kw) for kw in kws]
+        if len(set(keys)) < len(keys):
+            same_term.append((p["id"], kws))
+    assert not generic, generic[:20]
+    assert not verb_end, verb_end[:20]
+    assert not same_term, same_term[:5]
+
+
+def test_issue_examples_are_gone(papers):
+    ex = KeywordExtractor(DocFreqs.shipped())
+
+    def top(pid: str) -> list[str]:
+        p = papers[pid]
+        return [k.keyword for k in ex.extract(p["abstract"], k=10, title=p["title"])]
+
+    # "goal" beside "subspace learning" (1402.4844); "learner" stays: it is rank 18,355
+    # of wordfreq's English list, no general word
+    assert "goal" not in top("1402.4844") and "subspace learning" in top("1402.4844")
+    # "… operate" verb fragments: the noun phrase stays, the verb goes
+    nopa = top("1003.1357")  # "NOPAs operate": the acronym joins its definition, the verb goes
+    assert "non-degenerate optical parametric amplifier" in nopa and not any(k.endswith("operate") for k in nopa)
+    assert not any(k.endswith(("operate", "operates")) for pid in ("2508.13650", "2606.28548", "2606.30393") for k in top(pid))
+    # "GNNs" defined in the text is one keyword with "graph neural networks"
+    kws = top("2508.11826")
+    assert "graph neural networks" in kws and "GNNs" not in kws
+
+
+def test_acronym_definitions_on_real_sentences():
+    from indexer.acronyms import definitions, expansion
+
+    text = ("Graph neural networks (GNNs) are popular. We study multimodal retrieval-augmented "
+            "generation (MRAG) with large language models (LLMs; see below), sparse autoencoders (SAEs), "
+            "the signal-to-noise ratio (SNR) and a figure (a) with no acronym.")
+    assert dict(definitions(text)) == {
+        "gnn": "Graph neural networks", "mrag": "multimodal retrieval-augmented generation",
+        "llm": "large language models", "sae": "sparse autoencoders", "snr": "signal-to-noise ratio",
+    }
+    # the shipped table: what most arXiv papers say an acronym stands for
+    assert expansion("GNNs") == "graph neural networks"
+    assert expansion("CMB") == "cosmic microwave background"
+    assert expansion("not-an-acronym") is None
+
+
+def test_interest_key_merges_variants_of_one_term():
+    from indexer.keywords import interest_key, interest_profile
+
+    gnn = {interest_key(w) for w in ("GNN", "GNNs", "graph neural network", "Graph Neural Networks", "graph neural network models")}
+    assert gnn == {"graph neural network"}
+    assert interest_key("sign language") != interest_key("language")
+    profile = interest_profile([{"keyword": "GNNs", "weight": 2.0}, {"keyword": "graph neural networks", "weight": 1.5},
+                                {"keyword": "message passing", "weight": 1.0}])
+    assert profile == [
+        {"keyword": "graph neural networks", "weight": 1.0, "key": "graph neural network"},
+        {"keyword": "message passing", "weight": 0.5, "key": interest_key("message passing")},
+    ]
+
+
+@pytest.fixture(scope="module")
+def zh_records() -> list[dict]:
+    return _read(SAMPLE_ZH)
+
+
+def test_chinese_keywords_are_whole_terms(zh_records):
+    """Over all 2,612 Chinese summaries of the sample: no fragment of 大语言模型 ("大语言"
+    where every 大语言 of the text is followed by 模型), no keyword that starts with a
+    function word (是, 了, 的, 和, ...) or with the stray letter of "3D部件" ("D部件")."""
+    ex = KeywordExtractor(DocFreqs.shipped())
+    truncated, function_word, stray_letter = [], [], []
+    for r in zh_records:
+        text = r["zh"]
+        kws = [k.keyword for k in ex.extract(text, k=10)]
+        whole_only = "大语言" in text and text.count("大语言") == text.count("大语言模型")
+        for kw in kws:
+            if whole_only and "大语言" in kw and "大语言模型" not in kw:
+                truncated.append((r["id"], kw))
+            if has_cjk(kw) and kw[0] in "是了的和与及或把而":
+                function_word.append((r["id"], kw))
+            if len(kw) > 1 and kw[0].isascii() and kw[0].isalpha() and not kw[1].isascii():
+                at = [i for i in range(len(text)) if text.startswith(kw, i)]
+                if at and all(i > 0 and text[i - 1].isdigit() for i in at):  # "D部件" of "3D部件"
+                    stray_letter.append((r["id"], kw))
+    assert not truncated, truncated[:10]
+    assert not function_word, function_word[:10]
+    assert not stray_letter, stray_letter[:10]
+
+
+def test_chinese_overlapping_fragments_merge(zh_records):
+    """Real summaries whose keywords were overlapping pieces of one unknown word: 雅可比
+    (Jacobian) cut into 位移雅 / 可比度量, 部件级点定位 into D部件 / 级点定位."""
+    ex = KeywordExtractor(DocFreqs.shipped())
+    by_id = {r["id"]: r["zh"] for r in zh_records}
+    kws = [k.keyword for k in ex.extract(by_id["2606.22880"], k=10)]
+    assert not {"位移雅", "可比度量"} & set(kws), kws
+    assert any("雅可比" in k for k in kws), kws
+    kws = [k.keyword for k in ex.extract(by_id["2606.29267"], k=10)]
+    assert not {"D部件", "级点定位", "D部件级点"} & set(kws), kws

@@ -129,6 +129,8 @@ def test_paper_page(app_client):
     article = next(a for t, a in page.elements if a.get("id") == "paper")
     kws = json.loads(article["data-keywords"])
     assert kws and all(0 < k["weight"] <= 1 for k in kws)
+    # each with the key of its term, which the interest profile adds up by (app.js)
+    assert all(k["key"] for k in kws) and len({k["key"] for k in kws}) == len(kws)
 
 
 def test_paper_urls(app_client, rows_with_slash):

@@ -12,6 +12,16 @@
   // -- interests storage ---------------------------------------------------------------
   function empty() { return { version: 1, keywords: {}, papers: [] }; }
 
+  function has(obj, key) { return Object.prototype.hasOwnProperty.call(obj, key); }
+
+  // term key -> the name its weight is kept under (absent in profiles from before it)
+  function termNames(d) {
+    var t = d.terms, out = {};
+    if (!t || typeof t !== "object" || Array.isArray(t)) return out;
+    Object.keys(t).forEach(function (k) { if (typeof t[k] === "string") out[k] = t[k]; });
+    return out;
+  }
+
   function isValid(d) {
     if (!d || typeof d !== "object" || !d.keywords || typeof d.keywords !== "object" || Array.isArray(d.keywords) || !Array.isArray(d.papers)) return false;
     for (var k in d.keywords) {
@@ -52,10 +62,17 @@
     if (d.papers.indexOf(id) !== -1) return; // each paper counts once
     d.papers.push(id);
     if (d.papers.length > MAX_PAPERS) d.papers = d.papers.slice(-MAX_PAPERS);
+    // one term, one entry: the page gives each keyword the key of its term ("GNNs",
+    // "graph neural network" and "graph neural networks" share one), and the first
+    // name a term was recorded under stays its name in the cloud
+    var names = termNames(d);
     kws.forEach(function (k) {
       var word = String(k.keyword || "").trim().toLowerCase();
       var w = Number(k.weight);
       if (!word || !(w > 0)) return;
+      var key = String(k.key || word);
+      if (has(names, key) && has(d.keywords, names[key])) word = names[key];
+      else names[key] = word;
       d.keywords[word] = Math.round(((d.keywords[word] || 0) + w) * 1e4) / 1e4;
     });
     var all = ranked(d);
@@ -63,6 +80,8 @@
       d.keywords = {};
       all.slice(0, MAX_KEYWORDS).forEach(function (p) { d.keywords[p[0]] = p[1]; });
     }
+    d.terms = {};
+    Object.keys(names).forEach(function (key) { if (has(d.keywords, names[key])) d.terms[key] = names[key]; });
     save(d);
   }
 
@@ -217,7 +236,7 @@
         var d;
         try { d = JSON.parse(String(reader.result)); } catch (e) { d = null; }
         if (!isValid(d)) { say("That file is not a papers interests export."); return; }
-        save({ version: 1, keywords: d.keywords, papers: d.papers.map(String).slice(-MAX_PAPERS) });
+        save({ version: 1, keywords: d.keywords, papers: d.papers.map(String).slice(-MAX_PAPERS), terms: termNames(d) });
         renderInterests();
         renderRecommendations();
         say("Imported " + Object.keys(d.keywords).length + " keywords.");
