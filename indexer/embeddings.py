@@ -26,7 +26,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -56,6 +56,7 @@ KEEP_VERSIONS = 3  # published + in-flight + one spare, so readers never lose th
 # for one short query on 2 threads vs 12-15 ms on 1 (load average ~5). See
 # docs/architecture.md "Dense search at scale".
 QUERY_TEXTS = 8
+PROGRESS_SLICE = 256  # papers per encode call when a build reports progress
 
 
 def batch_threads() -> int:
@@ -724,6 +725,7 @@ def embed_papers(
     checkpoint_every: int = 1024,
     progress: bool = True,
     total: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> int:
     """Embed ``(id, content_hash, text)`` items the store lacks; returns how many.
 
@@ -732,6 +734,8 @@ def embed_papers(
     then sizes the progress bar). Every ``checkpoint_every`` papers the new rows are
     written as a checkpoint chunk, so a run killed midway keeps its progress
     (``store.load()`` replays the chunks). The caller publishes with ``store.save()``.
+    ``on_progress(n)`` hears of every ``PROGRESS_SLICE`` papers embedded (the build's
+    progress file, :mod:`indexer.embed_progress`).
     """
     if total is None and isinstance(items, Sized):
         total = len(items)
@@ -749,7 +753,15 @@ def embed_papers(
             todo_ids = set(store.missing((i, h) for i, h, _ in chunk))
             todo = [it for it in chunk if it[0] in todo_ids]
             if todo:
-                vecs = embedder.encode([t for _, _, t in todo], batch_size=batch_size)
+                texts = [t for _, _, t in todo]
+                if on_progress is None:
+                    vecs = embedder.encode(texts, batch_size=batch_size)
+                else:
+                    parts = []
+                    for s in range(0, len(texts), PROGRESS_SLICE):
+                        parts.append(embedder.encode(texts[s : s + PROGRESS_SLICE], batch_size=batch_size))
+                        on_progress(len(parts[-1]))
+                    vecs = np.concatenate(parts)
                 ids = [i for i, _, _ in todo]
                 hashes = [h for _, h, _ in todo]
                 store.add(ids, hashes, vecs)

@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, exists, func, not_, or_, select
 from indexer import fusion
 from indexer.build import bm25_path, current_manifest, embeddings_path
 from indexer.db import open_database
-from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery, NotFound
+from indexer.errors import DenseUnavailable, IndexUnavailable, InvalidInput, InvalidQuery, NotFound
 from indexer.manifest import Manifest, manifest_stamp
 from indexer.models import IngestRun, Paper, PaperCategory, PaperKeywords
 from indexer.records import InvalidRecord, normalize_arxiv_id
@@ -85,6 +85,7 @@ class SearchResponse:
     page: int = 1
     size: int = 20
     arxiv_id: str | None = None  # set when the query named one paper (id or URL)
+    fallback: str | None = None  # why ``mode`` is not the mode asked for (no dense space yet, …)
 
 
 @dataclass
@@ -249,6 +250,31 @@ class SearchEngine:
             return main
         return next(iter(state.stores))
 
+    def dense_missing(self, text: str) -> str | None:
+        """Why this text cannot be searched by meaning now (None when it can): no dense
+        space published yet (with the running build's progress), or Chinese text while
+        the multilingual space is not. The search then says so (``fallback``)."""
+        state = self._state
+        multi = self.settings.multilingual_model
+        if state is not None and state.stores and not (has_cjk(text) and multi and multi not in state.stores):
+            return None
+        from indexer.embed_progress import describe
+
+        what = "the multilingual space (Chinese text) is" if state is not None and state.stores else "embeddings are"
+        build = self.embedding_build()
+        if build and build.get("state") == "running":
+            return f"{what} still being built ({describe(build)}); keyword (BM25) results only"
+        if build and build.get("state") in ("interrupted", "failed"):
+            return f"the embedding build stopped ({describe(build)}); keyword (BM25) results only"
+        return f"{what} not built yet (run `papers build`); keyword (BM25) results only"
+
+    def embedding_build(self) -> dict[str, Any] | None:
+        """The last embedding build's progress (:mod:`indexer.embed_progress`), if any."""
+        from indexer.embed_progress import describe, read_progress
+
+        build = read_progress(self.settings.index_dir)
+        return None if build is None else {**build, "summary": describe(build)}
+
     def _dense_run(self, text: str, k: int, exclude: Iterable[str] = (), space: str | None = None) -> list[tuple[str, float]]:
         space = space or self._dense_space(text)
         if space is None or not text.strip():
@@ -315,8 +341,13 @@ class SearchEngine:
             return SearchResponse(len(hits), hits, _ms(t0), mode, q, page, size, arxiv_id=parsed.arxiv_id)
         terms = set(parsed.positive_terms)
         dense_text = parsed.text
+        fallback = None
         if mode != "bm25" and not dense_text.strip():
-            mode = "bm25"  # a fields-only or exclusion-only query has nothing to embed
+            mode, fallback = "bm25", "the query has no free text to embed (only fields or exclusions)"
+        elif mode != "bm25" and (missing := self.dense_missing(dense_text)):
+            if mode == "dense":
+                raise DenseUnavailable(f"dense search is not available: {missing}")
+            mode, fallback = "bm25", missing
 
         if sort == "date" or mode == "bm25":
             window = RESULT_WINDOW if sort == "prefs" else limit
@@ -325,7 +356,8 @@ class SearchEngine:
             total = res.total
             if sort == "prefs":
                 ranked = self._rerank_prefs(ranked, prefs)[offset : offset + limit]
-            return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode if sort != "date" else mode, q, page, size)
+            return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode if sort != "date" else mode, q, page, size,
+                                  fallback=fallback)
 
         # dense or hybrid, relevance or prefs order
         need = max(CANDIDATES, offset + limit)
@@ -684,6 +716,7 @@ class SearchEngine:
             "index_built_at": state.manifest.created_at if state else None,
             "indexed_docs": state.manifest.docs if state else 0,
             "embedding_models": sorted(state.stores) if state else [],
+            "embedding_build": self.embedding_build(),
             "last_nightly": None
             if run is None
             else {

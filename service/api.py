@@ -196,6 +196,7 @@ def search(
         "size": size,
         "took_ms": _finite(float(res.took_ms)),
         "mode": str(res.mode),
+        "fallback": getattr(res, "fallback", None),
         "query": str(res.query),
         "arxiv_id": None if arxiv_id is None else str(arxiv_id),
         "hits": [hit_dict(h) for h in res.hits],
