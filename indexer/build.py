@@ -270,7 +270,7 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
     the bundled seeds (:mod:`indexer.embedding_seeds`) where their content hash matches,
     embedded otherwise; ``tracker`` (:class:`indexer.embed_progress.ProgressWriter`)
     records how far it is for the service to show. Fills ``emb_info`` for the manifest."""
-    from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder
+    from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder, get_query_embedder
     from indexer.errors import IndexUnavailable
 
     for model in dense_models(settings):
@@ -288,13 +288,14 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
         pairs = _live_hashes(engine) if from_scratch else _live_hashes(engine, after=after, upto=max_seq)
         todo = store.missing(pairs)
         wanted = len(todo)
-        embedder = get_embedder(model, device=device or settings.embedding_device) if todo else None
-        if todo and embedder is not None:
+        dev = device or settings.embedding_device
+        if todo:  # checked with the query encoder: for MiniLM no torch to import when all are seeded
             from indexer.embedding_seeds import apply_seeds
 
-            todo = apply_seeds(store, embedder, todo, dict(pairs),
-                               lambda ids: _embedding_items(engine, ids))
+            todo = apply_seeds(store, functools.partial(get_query_embedder, model, device=dev), todo, dict(pairs),
+                               functools.partial(_embedding_items, engine))
         del pairs
+        embedder = get_embedder(model, device=dev) if todo else None
         tracker.start_model(model, wanted, seeded=wanted - len(todo))
         advance = functools.partial(tracker.advance, model)
         n = embed_papers(store, embedder, _embedding_items(engine, todo), total=len(todo), progress=progress,

@@ -82,12 +82,12 @@ def load_seeds(model: str, path: Path | None = None) -> tuple[dict[str, int], np
     return rows, vectors
 
 
-def apply_seeds(store: Any, embedder: Any, todo: Sequence[str], hashes: Mapping[str, str],
+def apply_seeds(store: Any, embedder: Callable[[], Any], todo: Sequence[str], hashes: Mapping[str, str],
                 texts: Callable[[Sequence[str]], Iterable[tuple[str, str, str]]], path: Path | None = None) -> list[str]:
     """Add the seeded vectors of the ``todo`` papers (ids; ``hashes`` maps id → content
     hash) to ``store`` and return the ids still to embed. ``texts(ids)`` yields
-    ``(id, hash, embedding text)``: a few seeded papers are embedded with ``embedder``
-    first, and the seeds are used only if they agree with it."""
+    ``(id, hash, embedding text)``: a few seeded papers are embedded with ``embedder()``
+    (called only when seeds match) first, and the seeds are used only if they agree."""
     seeds = load_seeds(store.model_name, path)
     if seeds is None:
         return list(todo)
@@ -97,7 +97,7 @@ def apply_seeds(store: Any, embedder: Any, todo: Sequence[str], hashes: Mapping[
         return list(todo)
     probe = list(texts(hit[:SPOT_CHECK]))
     if probe:
-        fresh = embedder.encode([t for _, _, t in probe])
+        fresh = embedder().encode([t for _, _, t in probe])
         seeded = vectors[[rows[h] for _, h, _ in probe]]
         agreement = float(np.min(np.sum(fresh * seeded, axis=1)))
         if agreement < MIN_AGREEMENT:
