@@ -151,3 +151,19 @@ def test_the_build_records_its_progress(tmp_path):
     upsert_papers(open_database(settings), sample_records(20, skip=300))
     build(settings, progress=False)
     assert read_progress(settings.index_dir)["total"] == 20  # the increment, not the corpus
+
+
+def test_papers_stats_shows_the_embedding_build(bare_settings):
+    from tests.test_cli_data import papers
+
+    _running_build(bare_settings)
+    try:
+        human = papers(bare_settings.data_dir, "stats")
+        assert human.returncode == 0, human.stderr
+        assert "embeddings: running, 11% done (64 of 600 vectors), about" in human.stdout
+        data = json.loads(papers(bare_settings.data_dir, "stats", "--json").stdout)
+        assert data["embedding_build"]["state"] == "running" and data["embedding_build"]["done"] == 64
+    finally:
+        from indexer.embed_progress import progress_path
+
+        progress_path(bare_settings.index_dir).unlink(missing_ok=True)
