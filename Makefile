@@ -35,16 +35,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q "torch==2.13.0" -e ".[dev]"
 	touch $@
 
-# Ingest and index the bundled sample once (BM25 + keywords; embeddings follow in serve).
+# Ingest and index the bundled sample once: BM25, keywords and both dense spaces. The
+# sample's vectors ship in indexer/data/sample-embeddings.npz (keyed by content hash), so
+# the build copies them instead of embedding: hybrid and Chinese search from the start.
 sample: install
 	@if [ ! -f "$(PAPERS_DATA_DIR)/index/manifest.json" ]; then \
 	  $(PAPERS) migrate && \
 	  $(PAPERS) ingest jsonl $(SAMPLE) && \
-	  $(PAPERS) build --no-embeddings; \
+	  $(PAPERS) build; \
 	fi
 
-# Serve at once on BM25; embeddings are computed in the background and the running
-# service switches to the hybrid index when the new version is published.
+# Serve; a background build embeds whatever the seeds did not cover (nothing on a fresh
+# clone) and the running service switches to the new version when it is published.
 serve: sample
 	@mkdir -p $(PAPERS_DATA_DIR)
 	@($(PAPERS) build > $(PAPERS_DATA_DIR)/build.log 2>&1 &) ; \

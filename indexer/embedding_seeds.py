@@ -6,7 +6,7 @@ and Chinese queries find nothing. ``indexer/data/sample-embeddings.npz`` holds t
 vectors, keyed by content hash (:func:`indexer.store.content_hash`) and model, so a build
 copies the vectors of every paper whose hash matches and embeds only the rest.
 
-Format (``np.savez_compressed``, no pickles): ``hashes`` (raw sha1 digests, ``S20``),
+Format (``np.savez_compressed``, no pickles): ``hashes`` (raw sha1 digests, uint8 × 20),
 ``models`` (names), and per model ``i``: ``q<i>`` int8 rows with ``scale<i>`` (float32,
 one per row; ``vector = q * scale``, then re-normalised). Quantised per row, a 384- or
 512-dim unit vector keeps a cosine above 0.9999 to its float32 original (checked by
@@ -52,7 +52,8 @@ def dequantize(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
 def write_seeds(path: Path, hashes: Sequence[str], spaces: Mapping[str, np.ndarray]) -> None:
     """Save ``spaces`` (model name → float32 rows, in ``hashes`` order) as a seed file."""
     payload: dict[str, Any] = {
-        "hashes": np.array([bytes.fromhex(h) for h in hashes], dtype="S20"),
+        # raw digests as uint8 rows: numpy's bytes dtype would drop a digest's trailing zero bytes
+        "hashes": np.frombuffer(b"".join(bytes.fromhex(h) for h in hashes), dtype=np.uint8).reshape(len(hashes), 20),
         "models": np.array(list(spaces), dtype=str),
     }
     for i, vectors in enumerate(spaces.values()):
@@ -75,7 +76,7 @@ def load_seeds(model: str, path: Path | None = None) -> tuple[dict[str, int], np
                 return None
             i = models.index(model)
             vectors = dequantize(z[f"q{i}"], z[f"scale{i}"])
-            rows = {bytes(h).hex(): r for r, h in enumerate(z["hashes"])}
+            rows = {h.tobytes().hex(): r for r, h in enumerate(z["hashes"])}
     except (OSError, ValueError, KeyError) as e:
         log.warning("embedding seeds %s unreadable (%s): embedding everything", path, e)
         return None
