@@ -263,10 +263,10 @@ class SearchEngine:
         what = "the multilingual space (Chinese text) is" if state is not None and state.stores else "embeddings are"
         build = self.embedding_build()
         if build and build.get("state") == "running":
-            return f"{what} still being built ({describe(build)}); keyword (BM25) results only"
+            return f"{what} still being built ({describe(build)})"
         if build and build.get("state") in ("interrupted", "failed"):
-            return f"the embedding build stopped ({describe(build)}); keyword (BM25) results only"
-        return f"{what} not built yet (run `papers build`); keyword (BM25) results only"
+            return f"the embedding build stopped ({describe(build)})"
+        return f"{what} not built yet (run `papers build`)"
 
     def embedding_build(self) -> dict[str, Any] | None:
         """The last embedding build's progress (:mod:`indexer.embed_progress`), if any."""
@@ -347,7 +347,7 @@ class SearchEngine:
         elif mode != "bm25" and (missing := self.dense_missing(dense_text)):
             if mode == "dense":
                 raise DenseUnavailable(f"dense search is not available: {missing}")
-            mode, fallback = "bm25", missing
+            mode, fallback = "bm25", f"{missing}; keyword (BM25) results only"
 
         if sort == "date" or mode == "bm25":
             window = RESULT_WINDOW if sort == "prefs" else limit
