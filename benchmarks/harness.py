@@ -61,7 +61,7 @@ class Plan:
         if name == "1m":
             return cls(20.0, None, 100, {"1w": 3, "3w": 5, "10w": 2, "60t": 1}, 100, 2000, 200, None, 50, NIGHTLY_PAPERS,
                        synthetic)
-        return cls(20.0, None, 100, {"1w": 20, "3w": 20, "10w": 10, "60t": 5}, 100, 2000, 200, None, 50, NIGHTLY_PAPERS,
+        return cls(20.0, None, 100, {"1w": 20, "3w": 20, "10w": 10, "60t": 5}, 100, 2000, 300, None, 50, NIGHTLY_PAPERS,
                    synthetic)
 
 

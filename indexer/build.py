@@ -16,6 +16,7 @@ finished document frequencies, so they are a second pass.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -51,6 +52,7 @@ class BuildReport:
     removed: int = 0
     keywords: int = 0
     embedded: dict[str, int] = field(default_factory=dict)
+    seeded: dict[str, int] = field(default_factory=dict)  # vectors taken from the bundled seeds
     docs: int = 0
     seconds: float = 0.0
     published: bool = False
@@ -58,7 +60,8 @@ class BuildReport:
     phases: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
-        emb = ", ".join(f"{k}: {v}" for k, v in self.embedded.items()) or "skipped"
+        emb = ", ".join(f"{k}: {v}" + (f" (+{self.seeded[k]} seeded)" if self.seeded.get(k) else "")
+                        for k, v in self.embedded.items()) or "skipped"
         return (
             f"index version {self.version}: {self.indexed} indexed, {self.removed} removed, "
             f"{self.keywords} keyword sets, embedded ({emb}); {self.docs} docs in {self.seconds:.1f}s"
@@ -216,32 +219,16 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
 
     emb_info = dict(prev.embeddings)
     if embeddings:
-        from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder
+        from indexer.embed_progress import ProgressWriter
 
-        for model in dense_models(settings):
-            t_emb = time.perf_counter()
-            store = EmbeddingStore(embeddings_path(settings, model), model)
-            from_scratch = full or not prev.embeddings.get(model)
-            try:
-                store.load()
-            except IndexUnavailable as e:  # truncated or corrupt file: never publish it again
-                log.error("%s; re-embedding %s from scratch", e, model)
-                store = EmbeddingStore(embeddings_path(settings, model), model)
-                from_scratch = True
-            if removed:
-                store.remove(removed)
-            pairs = _live_hashes(engine) if from_scratch else _live_hashes(engine, after=after, upto=max_seq)
-            todo = store.missing(pairs)
-            del pairs
-            embedder = get_embedder(model, device=device or settings.embedding_device)
-            n = embed_papers(store, embedder, _embedding_items(engine, todo), total=len(todo),
-                             progress=progress) if todo else 0
-            if full and store.rebuild_index():  # the graph too, with the current parameters
-                log.info("%s: ANN graph rebuilt over %d vectors", model, len(store))
-            info = store.save()
-            emb_info[model] = {"dir": str(embeddings_path(settings, model).relative_to(settings.index_dir)), **info}
-            report.embedded[model] = n
-            report.phases[f"embed {model}"] = round(time.perf_counter() - t_emb, 2)
+        tracker = ProgressWriter(settings.index_dir, dense_models(settings))
+        try:
+            _embed_models(settings, engine, prev, report, emb_info, removed, after, max_seq,
+                          progress=progress, device=device, full=full, tracker=tracker)
+        except BaseException as e:
+            tracker.fail(f"{type(e).__name__}: {e}")
+            raise
+        tracker.close()
     else:
         for model in list(emb_info):
             if removed:  # keep withdrawn papers out of dense results even without re-embedding
@@ -276,6 +263,53 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
     report.seconds = time.perf_counter() - t0
     _finish_run(engine, run_id, report)
     return report
+
+
+def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: BuildReport, emb_info: dict,
+                  removed: list[str], after: int, max_seq: int, *, progress: bool, device: str | None, full: bool,
+                  tracker) -> None:
+    """Bring every dense space up to date: vectors for new or changed papers, taken from
+    the bundled seeds (:mod:`indexer.embedding_seeds`) where their content hash matches,
+    embedded otherwise; ``tracker`` (:class:`indexer.embed_progress.ProgressWriter`)
+    records how far it is for the service to show. Fills ``emb_info`` for the manifest."""
+    from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder, get_query_embedder
+    from indexer.errors import IndexUnavailable
+
+    for model in dense_models(settings):
+        t_emb = time.perf_counter()
+        store = EmbeddingStore(embeddings_path(settings, model), model)
+        from_scratch = full or not prev.embeddings.get(model)
+        try:
+            store.load()
+        except IndexUnavailable as e:  # truncated or corrupt file: never publish it again
+            log.error("%s; re-embedding %s from scratch", e, model)
+            store = EmbeddingStore(embeddings_path(settings, model), model)
+            from_scratch = True
+        if removed:
+            store.remove(removed)
+        pairs = _live_hashes(engine) if from_scratch else _live_hashes(engine, after=after, upto=max_seq)
+        todo = store.missing(pairs)
+        wanted = len(todo)
+        dev = device or settings.embedding_device
+        if todo:  # checked with the query encoder: for MiniLM no torch to import when all are seeded
+            from indexer.embedding_seeds import apply_seeds
+
+            todo = apply_seeds(store, functools.partial(get_query_embedder, model, device=dev), todo, dict(pairs),
+                               functools.partial(_embedding_items, engine))
+        del pairs
+        embedder = get_embedder(model, device=dev) if todo else None
+        tracker.start_model(model, wanted, seeded=wanted - len(todo))
+        advance = functools.partial(tracker.advance, model)
+        n = embed_papers(store, embedder, _embedding_items(engine, todo), total=len(todo), progress=progress,
+                         on_progress=advance) if todo and embedder else 0
+        if full and store.rebuild_index():  # the graph too, with the current parameters
+            log.info("%s: ANN graph rebuilt over %d vectors", model, len(store))
+        info = store.save()
+        tracker.finish_model(model)
+        emb_info[model] = {"dir": str(embeddings_path(settings, model).relative_to(settings.index_dir)), **info}
+        report.embedded[model] = n
+        report.seeded[model] = wanted - len(todo)
+        report.phases[f"embed {model}"] = round(time.perf_counter() - t_emb, 2)
 
 
 def _cpu_seconds() -> float:

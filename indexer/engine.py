@@ -28,7 +28,7 @@ from indexer import related as related_ranking
 from indexer.bm25 import relaxable_phrases
 from indexer.build import bm25_path, current_manifest, embeddings_path
 from indexer.db import open_database
-from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery, NotFound
+from indexer.errors import DenseUnavailable, IndexUnavailable, InvalidInput, InvalidQuery, NotFound
 from indexer.manifest import Manifest, manifest_stamp
 from indexer.models import IngestRun, Paper, PaperCategory, PaperKeywords
 from indexer.records import InvalidRecord, normalize_arxiv_id
@@ -90,6 +90,7 @@ class SearchResponse:
     relaxed: list[str] = field(default_factory=list)  # quoted phrases searched as words (lexical.rank)
     exact_total: int | None = None  # papers holding those phrases, when ``relaxed``
     translated: str = ""  # what the Chinese parts were searched as (indexer.zh_en), for the page
+    fallback: str | None = None  # why ``mode`` is not the mode asked for (no dense space yet, …)
 
 
 @dataclass
@@ -254,6 +255,31 @@ class SearchEngine:
             return main
         return next(iter(state.stores))
 
+    def dense_missing(self, text: str) -> str | None:
+        """Why this text cannot be searched by meaning now (None when it can): no dense
+        space published yet (with the running build's progress), or Chinese text while
+        the multilingual space is not. The search then says so (``fallback``)."""
+        state = self._state
+        multi = self.settings.multilingual_model
+        if state is not None and state.stores and not (has_cjk(text) and multi and multi not in state.stores):
+            return None
+        from indexer.embed_progress import describe
+
+        what = "the multilingual space (Chinese text) is" if state is not None and state.stores else "embeddings are"
+        build = self.embedding_build()
+        if build and build.get("state") == "running":
+            return f"{what} still being built ({describe(build)})"
+        if build and build.get("state") in ("interrupted", "failed"):
+            return f"the embedding build stopped ({describe(build)})"
+        return f"{what} not built yet (run `papers build`)"
+
+    def embedding_build(self) -> dict[str, Any] | None:
+        """The last embedding build's progress (:mod:`indexer.embed_progress`), if any."""
+        from indexer.embed_progress import describe, read_progress
+
+        build = read_progress(self.settings.index_dir)
+        return None if build is None else {**build, "summary": describe(build)}
+
     def _dense_run(self, text: str, k: int, exclude: Iterable[str] = (), space: str | None = None) -> list[tuple[str, float]]:
         space = space or self._dense_space(text)
         if space is None or not text.strip():
@@ -320,8 +346,13 @@ class SearchEngine:
             return SearchResponse(len(hits), hits, _ms(t0), mode, q, page, size, arxiv_id=parsed.arxiv_id)
         terms = set(parsed.positive_terms)
         dense_text = parsed.text
+        fallback = None
         if mode != "bm25" and not dense_text.strip():
-            mode = "bm25"  # a fields-only or exclusion-only query has nothing to embed
+            mode, fallback = "bm25", "the query has no free text to embed (only fields or exclusions)"
+        elif mode != "bm25" and (missing := self.dense_missing(dense_text)):
+            if mode == "dense":
+                raise DenseUnavailable(f"dense search is not available: {missing}")
+            mode, fallback = "bm25", f"{missing}; keyword (BM25) results only"
 
         if sort == "date":
             res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date", offset=offset, limit=limit)
@@ -331,7 +362,7 @@ class SearchEngine:
                 res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date", offset=offset, limit=limit, relax=True)
             ranked = [(h.id, h.score) for h in res.hits]
             return SearchResponse(res.total, self._hits(ranked, terms, q), _ms(t0), mode, q, page, size,
-                                  relaxed=relaxed, exact_total=0 if relaxed else None)
+                                  relaxed=relaxed, exact_total=0 if relaxed else None, fallback=fallback)
         tr = zh_en.translate(parsed.text) if has_cjk(parsed.text) else zh_en.Translation()
         if mode == "bm25":
             window = RESULT_WINDOW if sort == "prefs" else limit
@@ -341,7 +372,7 @@ class SearchEngine:
             if sort == "prefs":
                 ranked = self._rerank_prefs(ranked, prefs)[offset : offset + limit]
             return SearchResponse(lexr.total, self._hits(ranked, terms | _translated_terms(tr), _words(q, tr)), _ms(t0), mode, q, page, size,
-                                  relaxed=lexr.relaxed, exact_total=lexr.exact_total, translated=tr.shown)
+                                  relaxed=lexr.relaxed, exact_total=lexr.exact_total, translated=tr.shown, fallback=fallback)
 
         # dense or hybrid, relevance or prefs order
         need = max(CANDIDATES, offset + limit)
@@ -366,7 +397,7 @@ class SearchEngine:
             ranked = self._rerank_prefs(ranked, prefs)
         ranked = ranked[offset : offset + limit]
         return SearchResponse(total, self._hits(ranked, terms | _translated_terms(tr), _words(q, tr)), _ms(t0), mode, q, page, size,
-                              relaxed=lex.relaxed, exact_total=lex.exact_total, translated=tr.shown)
+                              relaxed=lex.relaxed, exact_total=lex.exact_total, translated=tr.shown, fallback=fallback)
 
     def _restrict(self, runs: list[list[tuple[str, float]]], parsed, cats, date_from, date_to,
                   need: int) -> list[list[tuple[str, float]]]:
@@ -746,6 +777,7 @@ class SearchEngine:
             "index_built_at": state.manifest.created_at if state else None,
             "indexed_docs": state.manifest.docs if state else 0,
             "embedding_models": sorted(state.stores) if state else [],
+            "embedding_build": self.embedding_build(),
             "last_nightly": None
             if run is None
             else {

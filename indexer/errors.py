@@ -48,6 +48,13 @@ class IndexUnavailable(PapersError):
     exit_code = 4
 
 
+class DenseUnavailable(IndexUnavailable):
+    """``mode=dense`` while the dense space the query needs is not built (yet): a clear
+    503 saying why and how far the embedding build is, never 200 with nothing."""
+
+    code = "dense_unavailable"
+
+
 class UpstreamError(PapersError):
     """arXiv (or a stand-in) failed after retries."""
 

@@ -197,6 +197,7 @@ def search(
         "size": size,
         "took_ms": _finite(float(res.took_ms)),
         "mode": str(res.mode),
+        "fallback": getattr(res, "fallback", None),
         "query": str(res.query),
         "arxiv_id": None if arxiv_id is None else str(arxiv_id),
         "relaxed": [str(p) for p in getattr(res, "relaxed", [])],

@@ -36,7 +36,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown paper, page or endpoint"},
     422: {"model": ErrorResponse, "description": "Invalid parameter (bad id, date, mode, limit exceeded…)"},
     429: {"model": ErrorResponse, "description": "Rate limit exceeded (when enabled); see Retry-After"},
-    503: {"model": ErrorResponse, "description": "No index published yet, or storage unavailable"},
+    503: {"model": ErrorResponse, "description": "No index published yet, storage unavailable, or mode=dense before its embeddings are built"},
 }
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
@@ -63,6 +63,7 @@ class SearchResponseModel(BaseModel):
     size: int
     took_ms: float = Field(description="Time spent in the engine")
     mode: str = Field(description="Retrieval mode actually used (bm25, dense or hybrid)")
+    fallback: str | None = Field(None, description="Why `mode` is not the mode asked for, e.g. embeddings still being built")
     query: str
     arxiv_id: str | None = Field(None, description="Set when the query is one arXiv id or URL")
     relaxed: list[str] = Field(default_factory=list, description="Quoted phrases that too few papers contain: "
@@ -169,6 +170,9 @@ class StatsResponse(BaseModel):
     index_built_at: str | None = None
     indexed_docs: int = 0
     embedding_models: list[str] = Field(default_factory=list)
+    embedding_build: dict[str, Any] | None = Field(
+        None, description="The last embedding build: state (running, done, interrupted, failed), done/total vectors, "
+        "share, docs_per_s, eta_s, per-model progress and a one-line summary")
     last_nightly: NightlyRun | None = Field(None, description="The last nightly run and its outcome")
 
 

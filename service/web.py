@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from indexer.errors import IndexUnavailable, InvalidInput, NotFound, PapersError
+from indexer.errors import DenseUnavailable, IndexUnavailable, InvalidInput, NotFound, PapersError
 from indexer.tex_accents import paper_for_display
 from service.api import parse_prefs
 from service.bibtex import bibtex_entry
@@ -202,11 +202,12 @@ def search_page(request: Request, engine: Any = Depends(get_engine)) -> Response
     res = None
     status = 200
     errors = list(form.errors)
+    build = None
     if not errors and (form.q or form.has_filters):
-        try:
-            res = engine.search(
+        def run(mode: str) -> Any:
+            return engine.search(
                 form.q,
-                mode=form.mode,
+                mode=mode,
                 cat=form.cat or None,
                 date_from=form.date_from,
                 date_to=form.date_to,
@@ -215,8 +216,17 @@ def search_page(request: Request, engine: Any = Depends(get_engine)) -> Response
                 size=form.size,
                 prefs=parse_prefs(form.prefs) if form.sort == "prefs" else None,
             )
+
+        try:
+            try:
+                res = run(form.mode)
+            except DenseUnavailable as e:  # the page shows keyword results and says why
+                res = run("bm25")
+                res.fallback = e.message
         except InvalidInput as e:
             errors.append(e.message)
+        if res is not None and getattr(res, "fallback", None):
+            build = engine.embedding_build()  # its progress bar beside the explanation
         if res is not None and getattr(res, "arxiv_id", None):
             return RedirectResponse(f"/paper/{res.arxiv_id}", status_code=303)
     if errors:
@@ -232,6 +242,7 @@ def search_page(request: Request, engine: Any = Depends(get_engine)) -> Response
         res=res,
         errors=errors,
         pager=pager,
+        build=build,
         page_sizes=PAGE_SIZES,
         title=f"{form.q} — search" if form.q else "Search",
     )

@@ -273,14 +273,31 @@ def test_save_without_changes_publishes_no_new_version(tmp_path, papers):
     assert reloaded.save()["version"] == first["version"] + 1
 
 
-def test_query_encoding_uses_one_thread_batches_use_more(monkeypatch):
+@pytest.fixture()
+def settings_env(monkeypatch):
+    """Set (or with None, unset) a PAPERS_* variable for one test: get_settings() is
+    cached per process, so the cache is cleared after each change and after the test."""
+    from indexer.settings import get_settings
+
+    def setenv(name: str, value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield setenv
+    get_settings.cache_clear()
+
+
+def test_query_encoding_uses_one_thread_batches_use_more(settings_env):
     """One short query is encoded on one intra-op thread (two threads wait on each other
     on a loaded 2-core machine: 4-6x slower); document batches use PAPERS_EMBED_THREADS."""
     import torch
 
     from indexer import embeddings
 
-    monkeypatch.setenv("PAPERS_EMBED_THREADS", "2")
+    settings_env("PAPERS_EMBED_THREADS", "2")
     emb = get_embedder("all-MiniLM-L6-v2")
     before = torch.get_num_threads()
     try:
@@ -392,3 +409,29 @@ def test_use_table_is_mapped_from_a_cache_and_gives_the_same_vectors(tmp_path, c
     assert not isinstance(fallback.model._model.table, np.memmap)
     assert np.array_equal(fallback.encode(texts), mapped.encode(texts))
 
+
+
+def test_bf16_document_batches_agree_with_fp32_on_real_abstracts(papers):
+    """Documents under bf16 autocast (the fast CPU path) stay at cosine ≥ 0.999 to fp32;
+    queries (a few texts) are fp32 whatever the precision."""
+    texts = [f"{p['title']}. {p['abstract']}" for p in papers[:24]]
+    exact = get_embedder("all-MiniLM-L6-v2", precision="fp32")
+    fast = get_embedder("all-MiniLM-L6-v2", precision="bf16")
+    assert fast.bf16 and not exact.bf16
+    cos = np.sum(exact.encode(texts, batch_size=8) * fast.encode(texts, batch_size=8), axis=1)
+    assert cos.min() >= 0.999
+    assert np.allclose(fast.encode(texts[:2]), exact.encode(texts[:2]), atol=1e-5)
+
+
+def test_batches_use_one_thread_while_the_machine_is_busy(monkeypatch, settings_env):
+    from indexer import embeddings
+
+    settings_env("PAPERS_EMBED_THREADS", None)
+    monkeypatch.setattr(embeddings.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(embeddings.os, "getloadavg", lambda: (11.5, 10.0, 8.0))
+    assert embeddings.batch_threads() == 1
+    monkeypatch.setattr(embeddings.os, "getloadavg", lambda: (1.2, 1.0, 0.5))  # only ourselves
+    assert embeddings.batch_threads() == 2
+    settings_env("PAPERS_EMBED_THREADS", "2")
+    monkeypatch.setattr(embeddings.os, "getloadavg", lambda: (11.5, 10.0, 8.0))
+    assert embeddings.batch_threads() == 2  # the setting wins

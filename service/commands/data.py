@@ -153,10 +153,14 @@ def ingest_oai_cmd(
 @click.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
 def stats_cmd(as_json: bool) -> None:
-    """Database statistics: papers, withdrawn, categories, newest dates, last ingest run."""
+    """Database statistics: papers, withdrawn, categories, newest dates, last ingest run,
+    and the last embedding build's progress."""
+    from indexer.embed_progress import describe, read_progress
     from indexer.store import database_stats, open_database
 
-    stats = database_stats(open_database(get_settings()))
+    settings = get_settings()
+    stats = database_stats(open_database(settings))
+    stats["embedding_build"] = read_progress(settings.index_dir)
     if as_json:
         click.echo(json.dumps(stats, default=str, sort_keys=True))
         return
@@ -168,6 +172,9 @@ def stats_cmd(as_json: bool) -> None:
     if run:
         click.echo(f"{'last run':>14}: #{run['id']} {run['kind']} {run['status']} {run['started_at']} "
                    f"(+{run['inserted']} ~{run['updated']} ={run['unchanged']} !{run['skipped']})")
+    build = stats["embedding_build"]
+    if build:
+        click.echo(f"{'embeddings':>14}: {build['state']}, {describe(build)}")
 
 
 COMMANDS: list[click.Command] = [migrate_cmd, ingest_group, stats_cmd]
