@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from indexer.bm25 import TITLE_REPEAT, BM25Index, LexicalHit, relaxable_phrases
 from indexer.catexpr import CategoryExpr
@@ -82,17 +83,17 @@ def rm3_expansion(query_weights: Mapping[str, float], feedback: Sequence[tuple[S
     top = max(score for _, score in feedback)
     priors = [math.exp(score - top) for _, score in feedback]
     z = sum(priors)
-    model: Counter[str] = Counter()
+    model: dict[str, float] = {}
     for (terms, _), prior in zip(feedback, priors, strict=True):
         if not terms:
             continue
         share = prior / z / len(terms)
         for t, n in Counter(terms).items():
-            model[t] += share * n
+            model[t] = model.get(t, 0.0) + share * n
     for t in excluded:
         model.pop(t, None)
     weighted: dict[str, float] = {}
-    for t, p in model.most_common(FEEDBACK_POOL):
+    for t, p in sorted(model.items(), key=lambda x: (-x[1], x[0]))[:FEEDBACK_POOL]:
         df = doc_freq(t)
         if df > 0:
             weighted[t] = p * math.log(1.0 + (num_docs - df + 0.5) / (df + 0.5))
@@ -149,7 +150,7 @@ def rank(bm25: BM25Index, parsed: ParsedQuery, *, texts: TextsOf | None = None, 
     English alternatives of each of the query's Chinese terms (:attr:`indexer.zh_en.Translation.units`),
     searched beside it."""
     window = offset + limit
-    search_kw = {"cats": cats, "date_from": date_from, "date_to": date_to}
+    search_kw: dict[str, Any] = {"cats": cats, "date_from": date_from, "date_to": date_to}
     phrases = relaxable_phrases(parsed)
     alternatives = list(translated)
     expansion: dict[str, float] = {}

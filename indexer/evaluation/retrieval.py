@@ -370,7 +370,7 @@ def evaluate_retrieval(
         work = Path(tmp)
         if mode in BASELINES:
             t = time.perf_counter()
-            runs = {"rank-bm25": rank_bm25_runs, "bm25s": bm25s_runs, "fts5": fts5_runs}[mode](data)
+            runs = bm25s_runs(data) if mode == "bm25s" else fts5_runs(data) if mode == "fts5" else rank_bm25_runs(data)
             timings[f"{mode.replace('-', '_')}_s"] = round(time.perf_counter() - t, 2)
         else:
             t = time.perf_counter()
