@@ -311,16 +311,14 @@ def pending_rows(settings: Settings, engine: Engine) -> int:
 def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, *, embeddings: bool, progress: bool) -> None:
     """Build when the DB holds rows the published index lacks (this run's or a killed run's)."""
     from indexer.build import build
-    from indexer.manifest import read_manifest
+    from indexer.verify import verify_published
 
     pending = pending_rows(settings, engine)
     report.pending_before = pending
-    try:
-        read_manifest(settings.index_dir)
-        corrupt = False
-    except PapersError:
-        corrupt = True  # the current manifest failed its checksum: publish a good version
-    if pending == 0 and not corrupt:
+    # a corrupt manifest or a missing/damaged BM25 index: the build repairs it
+    check = verify_published(settings)
+    damaged = check.manifest_broken or check.bm25_broken
+    if pending == 0 and not damaged:
         _event("build_skipped", reason="nothing_new")
         return
     b = build(settings, embeddings=embeddings, progress=progress, lock=False)
