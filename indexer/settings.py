@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     arxiv_delay: float = Field(default=3.0, ge=0, description="Seconds between requests to arXiv")
     arxiv_timeout: float = Field(default=60.0, gt=0, description="HTTP timeout for arXiv requests (s)")
     arxiv_retries: int = Field(default=5, ge=0, description="Retries for timeouts and 5xx responses")
+    arxiv_read_deadline: float = Field(
+        default=300.0, gt=0,
+        description="Most seconds one arXiv response may take in all, however steadily it trickles in "
+        "(then retried like a timeout)")
+    harvest_deadline: float = Field(
+        default=4 * 3600.0, ge=0,
+        description="Most seconds one OAI-PMH harvest may run (0 = no limit); progress is kept and the "
+        "next run resumes it")
     oai_set: str = Field(default="cs", description="Default OAI-PMH set harvested by `papers nightly`")
     embedding_model: str = Field(default="all-MiniLM-L6-v2", description="sentence-transformers model name or path")
     embedding_device: str = Field(default="cpu", description="Device for embedding (cpu, cuda)")

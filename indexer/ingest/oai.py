@@ -365,7 +365,8 @@ def harvest_oai(
         set_spec=set_spec, from_date=from_date, until_date=until_date, metadata_prefix=metadata_prefix,
     )
     t0 = time.perf_counter()
-    with PoliteClient(settings, client=client, sleep=sleep) as http, recorded_run(engine, report):
+    deadline = settings.harvest_deadline or None
+    with PoliteClient(settings, client=client, sleep=sleep, deadline_s=deadline) as http, recorded_run(engine, report):
         try:
             _harvest_pages(settings, engine, http, report, source, state, max_pages, on_page)
         finally:
