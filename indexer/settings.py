@@ -44,7 +44,15 @@ class Settings(BaseSettings):
     online_fetch: bool = Field(default=False, description="Fetch unknown arXiv ids from the arXiv API on demand")
     log_level: str = Field(default="INFO", description="Logging level")
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS ('' = none)")
-    rate_limit: int = Field(default=0, ge=0, description="Requests per minute per client IP (0 = off)")
+    rate_limit: int = Field(default=600, ge=0, description="Requests per minute per client address, shared by "
+                            "all workers of a server (0 = off); bursts up to the same number")
+    client_concurrency: int = Field(default=2, ge=0, description="Requests one client address may have in "
+                                    "progress per worker; more wait their turn (0 = no cap; needs rate_limit > 0)")
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated addresses of reverse proxies whose X-Forwarded-For names the "
+        "client ('' = none: the peer address is the client)")
+    request_timeout: float = Field(default=30.0, ge=0, description="Seconds a request may take before it is "
+                                   "answered 503 (0 = no limit)")
     embed_threads: int = Field(default=0, ge=0, description="Intra-op threads for embedding batches (0 = all cores)")
 
     @field_validator("log_level")

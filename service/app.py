@@ -2,7 +2,9 @@
 
 ``papers serve`` runs ``create_app`` through uvicorn (factory mode); tests call it with
 their own settings and engine. Middleware order, outermost first: security headers →
-catch-all 500 → size limits → rate limit → CORS → gzip → routes.
+catch-all 500 → HEAD as GET → size limits → rate limit → time budget → CORS → gzip → routes.
+Limits on the request head (URL length, header size and count) are enforced earlier, by
+the HTTP protocol ``papers serve`` runs (:mod:`service.protocol`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from indexer.settings import Settings, get_settings
 from service import api, feeds, web
 from service.deps import EngineHolder
 from service.errors import CatchAllMiddleware, install_error_handlers
-from service.middleware import RateLimitMiddleware, SecurityHeadersMiddleware, SizeLimitMiddleware
+from service.middleware import (
+    HeadAsGetMiddleware,
+    RateLimitMiddleware,
+    SecurityHeadersMiddleware,
+    SizeLimitMiddleware,
+    TimeBudgetMiddleware,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
@@ -113,9 +121,14 @@ def create_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
             allow_headers=["Content-Type"],
             max_age=600,
         )
+    if settings.request_timeout > 0:
+        app.add_middleware(TimeBudgetMiddleware, seconds=settings.request_timeout)
     if settings.rate_limit > 0:
-        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit)
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit,
+                           shared_path=settings.data_dir / "locks" / f"ratelimit-{settings.rate_limit}.buckets",
+                           concurrency=settings.client_concurrency)
     app.add_middleware(SizeLimitMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: even a 500 carries the headers
     return app
