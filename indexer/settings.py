@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS ('' = none)")
     rate_limit: int = Field(default=600, ge=0, description="Requests per minute per client address, shared by "
                             "all workers of a server (0 = off); bursts up to the same number")
-    client_concurrency: int = Field(default=2, ge=0, description="Requests one client address may have in "
-                                    "progress per worker; more wait their turn (0 = no cap; needs rate_limit > 0)")
+    client_concurrency: int = Field(default=1, ge=0, description="Requests one client address may have in "
+                                    "progress on the whole server; more wait their turn (0 = no cap; needs "
+                                    "rate_limit > 0)")
     trusted_proxies: str = Field(
         default="", description="Comma-separated addresses of reverse proxies whose X-Forwarded-For names the "
         "client ('' = none: the peer address is the client)")

@@ -17,7 +17,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import json_error
-from service.ratelimit import SharedTokenBuckets
+from service.ratelimit import SharedClientSlots, SharedTokenBuckets
 
 log = logging.getLogger(__name__)
 
@@ -196,19 +196,24 @@ class RateLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, per_minute: int, shared_path=None, concurrency: int = 0,
-                 max_waiting: int = 64):
+                 max_waiting: int = 64, max_wait_s: float = 30.0):
         self.app = app
-        # per worker: requests of one client in progress at once (0 = no cap); the rest wait
-        # their turn (up to max_waiting, then 429), so 16 heavy requests from one client
-        # occupy `concurrency` threads of a worker, not its whole threadpool
+        # requests of one client in progress at once (0 = no cap), on the whole server when
+        # shared (else per worker); the rest wait their turn (up to max_waiting of them in a
+        # worker, for max_wait_s, then 429), so 16 heavy requests from one client keep
+        # `concurrency` threads busy, not every worker
         self.concurrency = concurrency
         self.max_waiting = max_waiting
+        self.max_wait_s = max_wait_s
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._users: dict[str, int] = {}
         self.limiter: TokenBucketLimiter | SharedTokenBuckets = TokenBucketLimiter(per_minute)
+        self.shared_slots: SharedClientSlots | None = None
         if shared_path is not None:
             try:
                 self.limiter = SharedTokenBuckets(shared_path, per_minute)
+                if concurrency:
+                    self.shared_slots = SharedClientSlots(shared_path.parent / "clients", concurrency)
             except OSError as e:
                 log.warning("rate limit buckets cannot be shared between workers (%s): each worker keeps its own",
                             e.strerror or e)
@@ -234,11 +239,23 @@ class RateLimitMiddleware:
                               headers={"Retry-After": "1"})
             await resp(scope, receive, send)
             return
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = asyncio.Semaphore(self.concurrency)
         self._users[key] = users + 1
         try:
+            if self.shared_slots is not None:
+                held = await self.shared_slots.acquire(key, self.max_wait_s)
+                if held is None:
+                    resp = json_error(429, "rate_limited", "too many requests in progress from this client: "
+                                      "retry in 1 s", headers={"Retry-After": "1"})
+                    await resp(scope, receive, send)
+                    return
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    self.shared_slots.release(held)
+                return
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = asyncio.Semaphore(self.concurrency)
             async with slot:
                 await self.app(scope, receive, send)
         finally:
@@ -246,7 +263,8 @@ class RateLimitMiddleware:
             if left:
                 self._users[key] = left
             else:
-                del self._users[key], self._slots[key]
+                del self._users[key]
+                self._slots.pop(key, None)
 
 
 class HeadAsGetMiddleware:

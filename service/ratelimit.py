@@ -90,3 +90,72 @@ class SharedTokenBuckets:
     def close(self) -> None:
         self._map.close()
         os.close(self._fd)
+
+
+class SharedClientSlots:
+    """At most ``per_client`` requests of one client address in progress on the whole
+    server (every worker), the others waiting their turn.
+
+    Why across workers: a cap per worker still lets one client keep a heavy request
+    running in every worker, and then every other client shares its worker's CPU with
+    one. Each (address hash bucket, slot) is a lock file under ``directory``; a request
+    holds one with a non-blocking ``flock`` (released by the kernel if the worker dies,
+    so a crash never leaks a slot), and a request that finds all of its client's slots
+    taken polls again a few milliseconds later. Two addresses sharing a bucket (1 in
+    :data:`CLIENT_BUCKETS`) share its slots.
+    """
+
+    def __init__(self, directory: Path, per_client: int, max_open: int = 512):
+        self.directory = directory
+        self.per_client = per_client
+        self.max_open = max_open
+        directory.mkdir(parents=True, exist_ok=True)
+        self._fds: dict[tuple[int, int], int] = {}
+        self._held: set[tuple[int, int]] = set()  # flock is per open file: this process's holds
+
+    def _fd(self, slot: tuple[int, int]) -> int:
+        fd = self._fds.get(slot)
+        if fd is None:
+            if len(self._fds) >= self.max_open:  # close descriptors of slots not held
+                for other in [s for s in self._fds if s not in self._held][: self.max_open // 2]:
+                    os.close(self._fds.pop(other))
+            fd = os.open(self.directory / f"{slot[0]:04x}.{slot[1]}", os.O_RDWR | os.O_CREAT, 0o644)
+            self._fds[slot] = fd
+        return fd
+
+    def try_acquire(self, key: str) -> tuple[int, int] | None:
+        """A free slot of ``key``'s client, now held; None when all are taken."""
+        bucket = _key_hash(key) % CLIENT_BUCKETS
+        for j in range(self.per_client):
+            slot = (bucket, j)
+            if slot in self._held:
+                continue
+            try:
+                fcntl.flock(self._fd(slot), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            self._held.add(slot)
+            return slot
+        return None
+
+    async def acquire(self, key: str, timeout: float) -> tuple[int, int] | None:
+        """Wait (polling) up to ``timeout`` seconds for a slot; None when none came free."""
+        import asyncio
+
+        slot = self.try_acquire(key)
+        pause, waited = 0.002, 0.0
+        while slot is None and waited < timeout:
+            await asyncio.sleep(pause)
+            waited += pause
+            pause = min(0.02, pause * 2)
+            slot = self.try_acquire(key)
+        return slot
+
+    def release(self, slot: tuple[int, int]) -> None:
+        self._held.discard(slot)
+        fd = self._fds.get(slot)
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+CLIENT_BUCKETS = 4096
