@@ -42,7 +42,8 @@ DESCRIPTION = """Search and recommendation for arXiv papers.
 Every error has the shape `{"error": {"code": "...", "message": "..."}}`.
 Limits: `q` ≤ 1000 characters, `size` ≤ 100, `page × size` ≤ 1000 (the result window),
 request bodies ≤ 256 KB (413), `text` ≤ 200,000 characters, `liked`/`disliked` ≤ 100 ids,
-query strings ≤ 32 KB (414). An optional per-client rate limit answers 429 with Retry-After.
+query strings ≤ 32 KB (414), request headers ≤ 100 and 64 KB (431). A per-client rate limit
+(600 a minute by default) answers 429 with Retry-After. HEAD is answered wherever GET is.
 See docs/api.md for examples."""
 
 
