@@ -27,6 +27,7 @@ from service.ondemand import paper_or_fetch
 from service.schemas import (
     BODY_ERRORS,
     ERROR_RESPONSES,
+    JSON_ERROR_RESPONSES,
     MAX_CATEXPR_CHARS,
     MAX_PAGE_SIZE,
     MAX_PREFS,
@@ -239,7 +240,7 @@ def paper_keywords(engine: Engine, paper_id: PaperId) -> dict[str, Any]:
     response_class=PlainTextResponse,
     responses={
         200: {"content": {"text/x-bibtex": {"schema": {"type": "string"}}}, "description": "A BibTeX @misc entry"},
-        **ERROR_RESPONSES,
+        **JSON_ERROR_RESPONSES,
     },
 )
 def paper_bib(engine: Engine, paper_id: PaperId, request: Request) -> PlainTextResponse:

@@ -299,6 +299,18 @@ def test_unusable_data_dir_in_the_service(tmp_path):
         for url in ("/readyz", "/api/search?q=neural", "/api/stats"):
             r = c.get(url)
             assert r.status_code == 503 or r.status_code < 500, (url, r.status_code, r.text[:300])
+            # never a server path or a library's internals in the answer
+            assert str(tmp_path) not in r.text and "/not-a-dir" not in r.text, (url, r.text[:300])
+            assert "Errno" not in r.text and "sqlite" not in r.text.lower(), (url, r.text[:300])
+
+
+@pytest.mark.parametrize("k", [True, 10.5, "10"])
+def test_body_integers_are_strict(client, k):
+    """`k: true` used to be accepted as 1 (pydantic's lax mode)."""
+    for path in ("/api/keywords", "/api/similar"):
+        r = client.post(path, json={"text": "graph neural networks for molecules", "k": k})
+        assert r.status_code == 422, (path, k, r.status_code, r.text[:200])
+        assert r.json()["error"]["code"] == "invalid_input"
 
 
 @pytest.mark.skipif(not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found")
