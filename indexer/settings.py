@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         default="", description="Comma-separated addresses of reverse proxies whose X-Forwarded-For names the "
         "client ('' = none: the peer address is the client)")
+    public_url: str = Field(default="", description="Public base URL of the service for absolute links in "
+                            "feeds (e.g. https://papers.example.org); '' = from each request's Host header")
     request_timeout: float = Field(default=30.0, ge=0, description="Seconds a request may take before it is "
                                    "answered 503 (0 = no limit)")
     embed_threads: int = Field(default=0, ge=0, description="Intra-op threads for embedding batches (0 = all cores)")
