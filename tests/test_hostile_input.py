@@ -378,3 +378,37 @@ def test_error_bodies_are_json_for_unknown_routes_and_methods(client):
         _assert_clean(resp, f"{method} {url}")
         assert resp.status_code in (404, 405)
         json.loads(resp.text)
+
+
+def test_a_request_over_its_time_budget_gets_a_json_503(app_env):
+    """PAPERS_REQUEST_TIMEOUT: the client gets an answer even when a route hangs."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+
+    app_mod, built_settings, search_engine = app_env
+    release = threading.Event()
+
+    class Hanging:
+        """The real engine, except that a search hangs until released."""
+
+        def __getattr__(self, name):
+            return getattr(search_engine, name)
+
+        def search(self, *a, **k):
+            release.wait(30)
+            return search_engine.search(*a, **k)
+
+    settings = built_settings.model_copy(update={"request_timeout": 0.5})
+    try:
+        with TestClient(app_mod.create_app(settings, engine=Hanging())) as c:
+            t0 = time.monotonic()
+            r = c.get("/api/search", params={"q": "neural"})
+            waited = time.monotonic() - t0
+            assert r.status_code == 503 and r.json()["error"]["code"] == "timeout", r.text[:200]
+            assert "Retry-After" in r.headers and waited < 20
+            assert c.get("/api/stats").status_code == 200  # the worker still answers
+            release.set()
+    finally:
+        release.set()
