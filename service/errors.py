@@ -61,9 +61,16 @@ def public_message(exc: BaseException) -> str:
     client's doing (4xx), a fixed text for server-side failures (which are logged whole)."""
     if isinstance(exc, PapersError) and exc.http_status < 500:
         return exc.message
+    global _last_logged
     code = getattr(exc, "code", "")
-    log.warning("server-side failure shown to a client as %r: %s", code, getattr(exc, "message", None) or exc)
+    detail = str(getattr(exc, "message", None) or exc)
+    if detail != _last_logged:  # once per distinct failure, not once per request of an outage
+        _last_logged = detail
+        log.warning("server-side failure shown to clients as %r: %s", code, detail)
     return PUBLIC_MESSAGES.get(code, GENERIC_SERVER_MESSAGE)
+
+
+_last_logged = ""
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
