@@ -1,7 +1,8 @@
 # Two commands on a fresh clone (see README):
-#   make serve   install everything, ingest the bundled sample, build the index, start the service
-#   make test    install everything and run the test suite
-# Both are idempotent: a second run skips what is already done.
+#   make serve   install what serving needs, ingest the bundled sample, build the index, start the service
+#   make test    install that plus the test tools and Debian packages the tests drive, run the suite
+# Both are idempotent: a second run skips what is already done. Each step prints a line
+# ("==> ..."); pip and apt-get show their own progress.
 
 VENV        ?= .venv
 PYTHON      ?= python3
@@ -14,50 +15,72 @@ export PAPERS_DATA_DIR ?= data
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps serve sample test lint typecheck clean
+STEP        := @printf '==> %s\n'
+
+.PHONY: install install-test system-deps serve sample test lint typecheck clean
 
 install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
-# Debian packages the tests drive: Chromium (browser tests) and PostgreSQL (the
-# PostgreSQL test starts its own server). Installed only when missing.
+# Debian packages only the tests drive: Chromium (browser tests) and PostgreSQL (the
+# PostgreSQL test starts its own server). Installed by `make test` only, when missing.
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  echo "installing Debian packages: chromium chromium-driver postgresql"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver postgresql >/dev/null; \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing Debian packages for the tests:$$missing"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $$missing; \
+	else \
+	  echo "==> Debian packages for the tests already there (chromium, chromium-driver, postgresql)"; \
 	fi
 
-# torch==2.13.0 is the CPU build on this machine's disk; naming it first keeps pip
-# from pulling a multi-GB CUDA build for sentence-transformers.
+# What serving needs. torch==2.13.0 is the CPU build on this machine's disk; naming it
+# first keeps pip from pulling a multi-GB CUDA build for sentence-transformers.
 $(VENV)/.installed: pyproject.toml
-	$(MAKE) system-deps
-	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch==2.13.0" -e ".[dev]"
-	touch $@
+	$(STEP) "creating the virtual environment $(VENV)"
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(STEP) "upgrading pip"
+	$(PY) -m pip install --upgrade pip
+	$(STEP) "installing CPU PyTorch and the service's dependencies (a line per package)"
+	$(PY) -m pip install "torch==2.13.0" -e .
+	@touch $@
+
+# The test tools (pyproject's dev extra) and the Debian packages the tests drive.
+$(VENV)/.installed-test: $(VENV)/.installed
+	@$(MAKE) --no-print-directory system-deps
+	$(STEP) "installing the test tools (pytest, selenium, schemathesis, ...)"
+	$(PY) -m pip install -e ".[dev]"
+	@touch $@
 
 # Ingest and index the bundled sample once (BM25 + keywords; embeddings follow in serve).
 sample: install
 	@if [ ! -f "$(PAPERS_DATA_DIR)/index/manifest.json" ]; then \
-	  $(PAPERS) migrate && \
-	  $(PAPERS) ingest jsonl $(SAMPLE) && \
-	  $(PAPERS) build --no-embeddings; \
+	  echo "==> creating the database in $(PAPERS_DATA_DIR)" && $(PAPERS) migrate && \
+	  echo "==> ingesting the bundled sample ($(SAMPLE))" && $(PAPERS) ingest jsonl $(SAMPLE) && \
+	  echo "==> building the BM25 index and keywords" && $(PAPERS) build --no-embeddings; \
+	else \
+	  echo "==> the sample is already indexed in $(PAPERS_DATA_DIR)"; \
 	fi
 
 # Serve at once on BM25; embeddings are computed in the background and the running
 # service switches to the hybrid index when the new version is published.
 serve: sample
 	@mkdir -p $(PAPERS_DATA_DIR)
-	@($(PAPERS) build > $(PAPERS_DATA_DIR)/build.log 2>&1 &) ; \
-	echo "embedding the sample in the background (log: $(PAPERS_DATA_DIR)/build.log)"
+	@($(PAPERS) -v build > $(PAPERS_DATA_DIR)/build.log 2>&1 &) ; \
+	echo "==> embedding the sample in the background (log: $(PAPERS_DATA_DIR)/build.log)"
+	$(STEP) "serving on http://$(HOST):$(PORT)"
 	$(PAPERS) serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install-test
+	$(STEP) "running the test suite"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check indexer service tests benchmarks migrations
 
-typecheck: install
+typecheck: install-test
 	$(VENV)/bin/mypy indexer
 
 clean:

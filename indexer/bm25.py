@@ -7,13 +7,20 @@ opens in milliseconds, all in compiled code. Text analysis stays ours: each fiel
 analyser only splits them, so jieba, stemming and compound handling are identical for
 documents, queries, keywords and the rank-bm25 reference.
 
-Fields: ``id`` (raw, stored: upsert/delete by id), ``title_t`` and ``abstract_t``
-(terms with positions), ``authors_t`` (author terms, a ``|`` between authors so a quoted
+Fields: ``id`` (raw, stored: upsert/delete by id), ``text_t`` (the title's terms
+:data:`TITLE_REPEAT` times, then the abstract's: what free words and unfielded phrases
+search), ``title_t`` and ``abstract_t`` (``ti:``/``abs:``; all with positions), ``authors_t`` (author terms, a ``|`` between authors so a quoted
 name cannot match across two people), ``cats`` (canonical categories plus their archives,
 one raw term each), ``published`` (i64 ``yyyymmdd``, fast: date ranges and date order).
 
-Scoring of free words: ``title_boost × BM25(title) + BM25(abstract)`` per term, each field
-with its own length normalisation (k1=1.2, b=0.75, tantivy's defaults).
+Scoring of free words: BM25 (k1=1.2, b=0.75, tantivy's defaults) over ``text_t``, where the
+title counts :data:`TITLE_REPEAT` times: BM25F-style weighting *inside* one field, with one
+length normalisation. Why not the former ``0.5 × BM25(title) + BM25(abstract)``: summing
+per-field scores saturates each field separately and normalises a title-only paper by an
+empty abstract, which pushed papers with a title and little body out of the top 100 on the
+classic collections; measured over all five development collections in docs/quality.md.
+A word repeated in the query weighs that many times (query term frequency, as BM25's
+reference formulation and bm25s): long natural-language queries (CISI) rely on it.
 
 Concurrency: only one writer may exist per index (tantivy's lock file), so the writer is
 opened lazily by the first ``upsert``/``delete`` and released by ``commit``/``rollback``;
@@ -39,11 +46,18 @@ from tantivy import Occur, Query
 from indexer.catexpr import CategoryExpr, category_terms
 from indexer.errors import IndexUnavailable, InvalidQuery, StorageError
 from indexer.query import TEXT, Atom, Clause, ParsedQuery
-from indexer.tokenizer import TOKENIZER_VERSION, Tokenizer, author_terms, default_tokenizer
+from indexer.tokenizer import (
+    TOKENIZER_VERSION,
+    Tokenizer,
+    author_key,
+    author_terms,
+    default_tokenizer,
+    has_cjk,
+)
 
 log = logging.getLogger(__name__)
 
-TITLE_BOOST = 0.5  # measured on SciFact and zh_en_dev, see docs/bm25-engine.md
+TITLE_REPEAT = 2  # the title's weight inside text_t (1–3 is a plateau over the dev sets, docs/quality.md)
 BULK_HEAP = 512_000_000  # writer heap of a full build (shared by its threads)
 BULK_THREADS = 2
 FLAT_EXCLUDE_MAX = 100  # search_terms: up to this many excluded ids are filtered after the search
@@ -55,9 +69,13 @@ SORTS = ("relevance", "date")
 # index was written. This many hits beyond the page are read to see a tie that crosses
 # its end (more when a tie runs past them).
 TIE_LOOKAHEAD = 8
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: text_t (title × TITLE_REPEAT + abstract) scores free words; akeys
+#: A tantivy index keeps the schema it was created with, so an index of another schema
+#: version lives in another directory: a new build fills the new one from the database
+#: while a running service keeps answering from the old one (safe to delete afterwards).
+INDEX_DIR = f"bm25-s{SCHEMA_VERSION}"
 STAMP_FILE = "papers-bm25.json"  # which tokenizer/schema wrote the terms in this index
-_FIELD_OF = {"ti": ("title_t",), "abs": ("abstract_t",), TEXT: ("title_t", "abstract_t"), "au": ("authors_t",),
+_FIELD_OF = {"ti": ("title_t",), "abs": ("abstract_t",), TEXT: ("text_t",), "au": ("authors_t",),
              "cat": ("cats",), "id": ("id",)}
 
 
@@ -89,10 +107,12 @@ class LexicalResult:
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("text_t", stored=False, tokenizer_name="whitespace", index_option="position")
     sb.add_text_field("title_t", stored=False, tokenizer_name="whitespace", index_option="position")
     sb.add_text_field("abstract_t", stored=False, tokenizer_name="whitespace", index_option="position")
     sb.add_text_field("authors_t", stored=False, tokenizer_name="whitespace", index_option="position")
     sb.add_text_field("cats", stored=False, fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("akeys", stored=False, tokenizer_name="raw", index_option="freq")
     sb.add_integer_field("published", stored=False, indexed=True, fast=True)
     return sb.build()
 
@@ -107,9 +127,9 @@ def _yyyymmdd(d: date | None) -> int:
     return d.year * 10000 + d.month * 100 + d.day if d else 0
 
 
-# (id, title terms, abstract terms, author terms, category terms, published yyyymmdd): a
-# paper's indexed fields as plain, picklable values
-PreparedDoc = tuple[str, str, str, str, tuple[str, ...], int]
+# (id, title terms, abstract terms, author terms, category terms, published yyyymmdd,
+# author keys): a paper's indexed fields as plain, picklable values
+PreparedDoc = tuple[str, str, str, str, tuple[str, ...], int, tuple[str, ...]]
 
 
 def prepare_document(d: IndexedDoc, tokenizer: Tokenizer, terms: Counter | None = None) -> PreparedDoc:
@@ -123,8 +143,24 @@ def prepare_document(d: IndexedDoc, tokenizer: Tokenizer, terms: Counter | None 
     if terms is not None:
         terms.update({*title, *abstract})
     authors = [" ".join(author_terms(a)) for a in (d.authors or [])]
+    keys = tuple(dict.fromkeys(k for k in map(author_key, d.authors or []) if k))
     return (d.id, " ".join(title), " ".join(abstract), f" {AUTHOR_SEP} ".join(a for a in authors if a),
-            tuple(category_terms(d.categories or [])), _yyyymmdd(d.published))
+            tuple(category_terms(d.categories or [])), _yyyymmdd(d.published), keys)
+
+
+ALT_TIE = 0.2  # share of the other alternatives' scores a disjunction-max clause adds
+PHRASE_BONUS = 1.0  # a relaxed phrase's match is worth this many times its words' weight
+
+
+def _relaxable(c: Clause) -> bool:
+    """An unfielded quoted phrase (one alternative, not excluded): what relaxing drops."""
+    return (not c.negated and len(c.atoms) == 1 and c.atoms[0].field == TEXT and c.atoms[0].phrase
+            and len(c.atoms[0].terms) > 1)
+
+
+def relaxable_phrases(parsed: ParsedQuery) -> list[str]:
+    """The quoted phrases of ``parsed`` that a relaxed search turns into ranked words."""
+    return [c.atoms[0].value for c in parsed.clauses if _relaxable(c)]
 
 
 def _page_with_ties(found: list, offset: int, limit: int) -> tuple[list, int]:
@@ -144,23 +180,29 @@ def _page_with_ties(found: list, offset: int, limit: int) -> tuple[list, int]:
 def _tantivy_doc(p: PreparedDoc) -> tantivy.Document:
     doc = tantivy.Document()
     doc.add_text("id", p[0])
+    # separate values of one field: tantivy leaves a position gap between them, so a
+    # phrase never matches across the title's repetitions or into the abstract
+    for _ in range(TITLE_REPEAT if p[1] else 0):
+        doc.add_text("text_t", p[1])
+    doc.add_text("text_t", p[2])
     doc.add_text("title_t", p[1])
     doc.add_text("abstract_t", p[2])
     doc.add_text("authors_t", p[3])
     for c in p[4]:
         doc.add_text("cats", c)
     doc.add_integer("published", p[5])
+    for k in p[6]:
+        doc.add_text("akeys", k)
     return doc
 
 
 class BM25Index:
     """A tantivy index under ``path``. Use :meth:`open`."""
 
-    def __init__(self, path: Path, index: tantivy.Index, *, readonly: bool, title_boost: float,
+    def __init__(self, path: Path, index: tantivy.Index, *, readonly: bool,
                  tokenizer: Tokenizer, writer_heap: int):
         self.path = path
         self.readonly = readonly
-        self.title_boost = float(title_boost)
         self.tokenizer = tokenizer
         self._index = index
         self._schema = index.schema
@@ -171,7 +213,7 @@ class BM25Index:
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = False, title_boost: float = TITLE_BOOST,
+    def open(cls, path: str | Path, *, readonly: bool = False,
              tokenizer: Tokenizer | None = None, writer_heap: int = 128_000_000) -> BM25Index:
         """Open the index at ``path``, creating it when missing (unless ``readonly``)."""
         path = Path(path)
@@ -191,7 +233,7 @@ class BM25Index:
             index.config_reader(reload_policy="Manual")
         except ValueError:
             pass
-        ix = cls(path, index, readonly=readonly, title_boost=title_boost,
+        ix = cls(path, index, readonly=readonly,
                  tokenizer=tokenizer or default_tokenizer(), writer_heap=writer_heap)
         if ix.stale:
             log.warning("BM25 index at %s was built by another tokenizer/schema version: rebuild it in full", path)
@@ -328,13 +370,17 @@ class BM25Index:
         cached = self._df_cache.get(term)
         if cached is not None:
             return cached
-        q = Query.boolean_query([(Occur.Should, self._term("title_t", term)),
-                                 (Occur.Should, self._term("abstract_t", term))])
-        n = self._count(q)
+        n = self._count(self._term("text_t", term))
         if len(self._df_cache) > 500_000:
             self._df_cache = {}
         self._df_cache[term] = n
         return n
+
+    def approx_doc_freq(self, term: str) -> int:
+        """Papers whose title or abstract holds ``term``, read from the term dictionary:
+        no search, but deleted papers still count until their segment is merged (fine for
+        weighting feedback terms, not for exact statistics: use :meth:`doc_freq`)."""
+        return int(self._index.searcher().doc_freq("text_t", term))
 
     def doc_count_by_category(self) -> dict[str, int]:
         """Live papers per category term (archives included, e.g. ``cs``)."""
@@ -346,20 +392,14 @@ class BM25Index:
         return Query.term_query(self._schema, fld, term, index_option="freq")
 
     def _word(self, term: str, weight: float = 1.0) -> list[tuple[Occur, Query]]:
-        """One free term: title (boosted) and abstract as optional clauses."""
-        out = []
-        if self.title_boost > 0:
-            out.append((Occur.Should, Query.boost_query(self._term("title_t", term), self.title_boost * weight)))
-        abs_q = self._term("abstract_t", term)
-        out.append((Occur.Should, abs_q if weight == 1.0 else Query.boost_query(abs_q, weight)))
-        return out
+        """One free term (title and abstract, text_t) as an optional clause."""
+        q = self._term("text_t", term)
+        return [(Occur.Should, q if weight == 1.0 else Query.boost_query(q, weight))]
 
     def _atom_query(self, a: Atom) -> Query | None:
         if not a.terms:
             return None
         fields = _FIELD_OF[a.field]
-        if a.field == TEXT and self.title_boost <= 0:
-            fields = ("abstract_t",)
         per_field = []
         for f in fields:
             if a.field == "au" and len(a.terms) > 1:
@@ -370,8 +410,6 @@ class BM25Index:
                 q = self._term(f, a.terms[0]) if f not in ("id", "cats") else Query.term_query(self._schema, f, a.terms[0])
             else:  # hyphen compound in a field ("ti:u-net"): any of its forms
                 q = Query.boolean_query([(Occur.Should, self._term(f, t)) for t in a.terms])
-            if f == "title_t" and a.field == TEXT:
-                q = Query.boost_query(q, self.title_boost)
             per_field.append(q)
         if len(per_field) == 1:
             return per_field[0]
@@ -407,17 +445,34 @@ class BM25Index:
         return out
 
     def build_query(self, parsed: ParsedQuery, cats: CategoryExpr | None = None, date_from: date | None = None,
-                    date_to: date | None = None) -> Query | None:
-        """The tantivy query for ``parsed`` plus filters; None when nothing can match."""
+                    date_to: date | None = None, *, relax: bool = False,
+                    expand: Mapping[str, float] | None = None,
+                    alternatives: Sequence[Mapping[str, float]] = (), all_alternatives: bool = False) -> Query | None:
+        """The tantivy query for ``parsed`` plus filters; None when nothing can match.
+
+        ``relax``: unfielded quoted phrases stop being required; each becomes an optional
+        phrase clause (worth :data:`PHRASE_BONUS` times its words) beside its words as free
+        words, so the closest papers still rank (see :func:`relaxable_phrases`).
+        ``expand``: extra optional weighted terms or "a b" term pairs (pseudo-relevance
+        feedback); they rank, never filter. ``alternatives``: groups of weighted terms or
+        pairs, each group one optional clause worth its best-matching member (plus
+        :data:`ALT_TIE` of the others): the English renderings of one Chinese term;
+        ``all_alternatives`` requires a match in every group and every Latin free word."""
         must: list[tuple[Occur, Query]] = []
         should: list[tuple[Occur, Query]] = []
         must_not: list[tuple[Occur, Query]] = []
-        seen_free: set[str] = set()
+        free: Counter[str] = Counter()  # query term frequency: a repeated word weighs more
         for c in parsed.clauses:
             if c.negated:
                 q = self._clause_query(c)
                 if q is not None:
                     must_not.append((Occur.MustNot, q))
+            elif relax and _relaxable(c):
+                a = c.atoms[0]
+                phrase = self._atom_query(a)
+                if phrase is not None:
+                    should.append((Occur.Should, Query.boost_query(phrase, PHRASE_BONUS * len(a.terms))))
+                free.update(a.terms)
             elif c.required:
                 q = self._clause_query(c)
                 if q is None:
@@ -425,10 +480,19 @@ class BM25Index:
                 must.append((Occur.Must, q))
             else:
                 for a in c.atoms:
-                    for t in a.terms:
-                        if t not in seen_free:
-                            seen_free.add(t)
-                            should.extend(self._word(t))
+                    free.update(a.terms)
+        for t, n in free.items():
+            if all_alternatives and not has_cjk(t):  # "Transformer 目标检测": the Latin word too
+                must.extend((Occur.Must, q) for _, q in self._word(t, float(n)))
+            else:
+                should.extend(self._word(t, float(n)))
+        if expand:
+            should.extend(self._bag(expand))
+        for group in alternatives:
+            alts = [q for _, q in self._bag(group)]
+            if alts:
+                q = alts[0] if len(alts) == 1 else Query.disjunction_max_query(alts, ALT_TIE)
+                (must if all_alternatives else should).append((Occur.Must if all_alternatives else Occur.Should, q))
         if not must and not should:
             if not must_not:
                 return None
@@ -476,9 +540,13 @@ class BM25Index:
         return LexicalResult(int(res.count or 0) if count else len(hits), hits)  # type: ignore[attr-defined]
 
     def search(self, parsed: ParsedQuery, *, cats: CategoryExpr | None = None, date_from: date | None = None,
-               date_to: date | None = None, sort: str = "relevance", offset: int = 0, limit: int = 10) -> LexicalResult:
-        """Papers matching ``parsed`` and the filters; ``total`` is the exact match count."""
-        q = self.build_query(parsed, cats, date_from, date_to)
+               date_to: date | None = None, sort: str = "relevance", offset: int = 0, limit: int = 10,
+               relax: bool = False, expand: Mapping[str, float] | None = None,
+               alternatives: Sequence[Mapping[str, float]] = (), all_alternatives: bool = False) -> LexicalResult:
+        """Papers matching ``parsed`` and the filters; ``total`` is the exact match count
+        (``relax``/``expand``/``alternatives`` as in :meth:`build_query`)."""
+        q = self.build_query(parsed, cats, date_from, date_to, relax=relax, expand=expand, alternatives=alternatives,
+                             all_alternatives=all_alternatives)
         if q is None:
             return LexicalResult(0, [])
         return self._run(q, sort=sort, offset=offset, limit=limit)
@@ -494,9 +562,8 @@ class BM25Index:
             if len(parts) == 1:
                 should.extend(self._word(parts[0], float(w)))
                 continue
-            for f, boost in (("title_t", self.title_boost), ("abstract_t", 1.0)):
-                if boost > 0:
-                    should.append((Occur.Should, Query.boost_query(Query.phrase_query(self._schema, f, list[str | tuple[int, str]](parts)), boost * w)))
+            should.append((Occur.Should, Query.boost_query(
+                Query.phrase_query(self._schema, "text_t", list[str | tuple[int, str]](parts)), float(w))))
         return should
 
     def search_terms(self, weighted_terms: Mapping[str, float], *, limit: int = 10, exclude_ids: Sequence[str] = (),
@@ -522,6 +589,17 @@ class BM25Index:
             clauses.append((Occur.MustNot, Query.term_set_query(self._schema, "id", list(exclude_ids))))
         clauses += filters
         return self._run(Query.boolean_query(clauses), sort="relevance", offset=0, limit=limit, count=False).hits
+
+    def coauthored(self, keys: Sequence[str], *, limit: int = 100, exclude_ids: Sequence[str] = ()) -> list[str]:
+        """Papers sharing an author with ``keys`` (:func:`indexer.tokenizer.author_key`),
+        those sharing more or rarer authors first."""
+        keys = [k for k in dict.fromkeys(keys) if k]
+        if not keys or limit <= 0:
+            return []
+        q = Query.boolean_query([(Occur.Should, Query.term_query(self._schema, "akeys", k, index_option="freq")) for k in keys])
+        exclude = set(exclude_ids)
+        hits = self._run(q, sort="relevance", offset=0, limit=limit + len(exclude), count=False).hits
+        return [h.id for h in hits if h.id not in exclude][:limit]
 
     def score_ids(self, weighted_terms: Mapping[str, float], ids: Sequence[str]) -> dict[str, float]:
         """BM25 of each of ``ids`` against a weighted bag of terms (0-scoring ids left out)."""

@@ -74,7 +74,9 @@ def dense_models(settings: Settings) -> list[str]:
 
 
 def bm25_path(settings: Settings) -> Path:
-    return settings.index_dir / "bm25"
+    from indexer.bm25 import INDEX_DIR
+
+    return settings.index_dir / INDEX_DIR
 
 
 def embeddings_path(settings: Settings, model: str) -> Path:

@@ -98,10 +98,14 @@ class CategoryExpr:
         return bool(self.include or self.exclude)
 
 
-def _split(expr: str) -> list[tuple[str, str]] | None:
-    """(sign, canonical name) pairs, or None when ``expr`` cannot be split into known names."""
+def _split(expr: str) -> tuple[list[tuple[str, str]] | None, int]:
+    """(sign, canonical name) pairs, or None when ``expr`` cannot be split into known names;
+    with the furthest position where no known name could be read (to name the culprit)."""
+    furthest = 0
 
     def parse(pos: int, sign: str) -> list[tuple[str, str]] | None:
+        nonlocal furthest
+        furthest = max(furthest, pos)
         # every way the regex could end a category here, longest first (backtracking)
         m = _CATEGORY_RE.match(expr, pos)
         if not m:
@@ -120,9 +124,22 @@ def _split(expr: str) -> list[tuple[str, str]] | None:
                     return [(sign, name), *rest]
         return None
 
-    if expr[0] in "+-":
-        return parse(1, expr[0])
-    return parse(0, "+")
+    parts = parse(1, expr[0]) if expr[0] in "+-" else parse(0, "+")
+    return parts, furthest
+
+
+def _culprit(expr: str, s: str, pos: int) -> str:
+    """Why ``s`` (``expr`` normalised) could not be read from ``pos`` on: an unknown
+    category name, or stray characters."""
+    m = CATEGORY_TOKEN_RE.match(s[pos:].split("+", 1)[0]) or _CATEGORY_RE.match(s, pos)
+    token = m.group(0) if m else ""
+    if token:
+        try:
+            canonical_category(token)
+        except InvalidQuery:
+            return f"unknown category {token!r} in {expr!r} (expected arXiv categories such as cs.AI, astro-ph or math.GT)"
+    rest = s[pos + len(token):] or s[pos:]
+    return f"malformed category expression {expr!r} near {rest!r} (expected e.g. cs.AI+cs.LG-cs.CY)"
 
 
 def parse_category_expr(expr: str) -> CategoryExpr:
@@ -138,10 +155,9 @@ def parse_category_expr(expr: str) -> CategoryExpr:
     s = re.sub(r"[\s,]+", "+", s)
     if "++" in s or "--" in s or "+-" in s or "-+" in s or s in "+-" or s[-1] in "+-":
         raise InvalidQuery(f"malformed category expression {expr!r}: an operator without a category")
-    parts = _split(s)
+    parts, failed_at = _split(s)
     if parts is None:
-        bad = next((p for p in re.split(r"[+]", s) if p and not CATEGORY_TOKEN_RE.match(p.lstrip("-"))), s)
-        raise InvalidQuery(f"malformed category expression {expr!r} near {bad!r} (expected e.g. cs.AI+cs.LG-cs.CY)")
+        raise InvalidQuery(_culprit(expr, s, failed_at))
     include = tuple(dict.fromkeys(n for sign, n in parts if sign == "+"))
     exclude = tuple(dict.fromkeys(n for sign, n in parts if sign == "-"))
     return CategoryExpr(include=include, exclude=exclude)

@@ -18,12 +18,14 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, not_, or_, select
 
-from indexer import fusion
+from indexer import fusion, lexical, zh_en
+from indexer import related as related_ranking
+from indexer.bm25 import relaxable_phrases
 from indexer.build import bm25_path, current_manifest, embeddings_path
 from indexer.db import open_database
 from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery, NotFound
@@ -85,6 +87,9 @@ class SearchResponse:
     page: int = 1
     size: int = 20
     arxiv_id: str | None = None  # set when the query named one paper (id or URL)
+    relaxed: list[str] = field(default_factory=list)  # quoted phrases searched as words (lexical.rank)
+    exact_total: int | None = None  # papers holding those phrases, when ``relaxed``
+    translated: str = ""  # what the Chinese parts were searched as (indexer.zh_en), for the page
 
 
 @dataclass
@@ -181,7 +186,7 @@ class SearchEngine:
         loaded = list(stores.values())
         for i, store in enumerate(loaded):  # one id list for spaces over the same papers
             any(store.share_ids(first) for first in loaded[:i])
-        if self._state is not None:
+        if self._state is not None and self._state.bm25.path == bm25_path(self.settings):
             bm25 = self._state.bm25
             bm25.reload()
         else:
@@ -329,18 +334,30 @@ class SearchEngine:
         if mode != "bm25" and not dense_text.strip():
             mode = "bm25"  # a fields-only or exclusion-only query has nothing to embed
 
-        if sort == "date" or mode == "bm25":
-            window = RESULT_WINDOW if sort == "prefs" else limit
-            res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date" if sort == "date" else "relevance", offset=0 if sort == "prefs" else offset, limit=window)
+        if sort == "date":
+            res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date", offset=offset, limit=limit)
+            relaxed: list[str] = []
+            if res.total == 0 and relaxable_phrases(parsed):
+                relaxed = relaxable_phrases(parsed)
+                res = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, sort="date", offset=offset, limit=limit, relax=True)
             ranked = [(h.id, h.score) for h in res.hits]
-            total = res.total
+            return SearchResponse(res.total, self._hits(ranked, terms, q), _ms(t0), mode, q, page, size,
+                                  relaxed=relaxed, exact_total=0 if relaxed else None)
+        tr = zh_en.translate(parsed.text) if has_cjk(parsed.text) else zh_en.Translation()
+        if mode == "bm25":
+            window = RESULT_WINDOW if sort == "prefs" else limit
+            lexr = lexical.rank(state.bm25, parsed, texts=self._texts, cats=cats, date_from=date_from, date_to=date_to,
+                                offset=0 if sort == "prefs" else offset, limit=window, translated=tr.units)
+            ranked = [(h.id, h.score) for h in lexr.hits]
             if sort == "prefs":
                 ranked = self._rerank_prefs(ranked, prefs)[offset : offset + limit]
-            return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode if sort != "date" else mode, q, page, size)
+            return SearchResponse(lexr.total, self._hits(ranked, terms | _translated_terms(tr), _words(q, tr)), _ms(t0), mode, q, page, size,
+                                  relaxed=lexr.relaxed, exact_total=lexr.exact_total, translated=tr.shown)
 
         # dense or hybrid, relevance or prefs order
         need = max(CANDIDATES, offset + limit)
-        lex = state.bm25.search(parsed, cats=cats, date_from=date_from, date_to=date_to, offset=0, limit=need)
+        lex = lexical.rank(state.bm25, parsed, texts=self._texts, cats=cats, date_from=date_from, date_to=date_to,
+                           offset=0, limit=need, translated=tr.units)
         lex_run = [(h.id, h.score) for h in lex.hits]
         filtered = bool(cats or date_from or date_to)
         depth = need * 3 if filtered else need  # room for the hits the filters drop
@@ -353,13 +370,14 @@ class SearchEngine:
             ranked = dense_run
             total = len(dense_run)
         else:
-            evidence = fusion.lexical_evidence(parsed.positive_terms, state.bm25.doc_freq, state.bm25.num_docs)
+            evidence = lexical.evidence(parsed, state.bm25.doc_freq, state.bm25.num_docs, tr.weights, tr.coverage)
             ranked = self._fuse(lex_run, dense_run, dense_text, evidence=evidence, aux=aux_run)
             total = max(lex.total, len(ranked))
         if sort == "prefs":
             ranked = self._rerank_prefs(ranked, prefs)
         ranked = ranked[offset : offset + limit]
-        return SearchResponse(total, self._hits(ranked, terms), _ms(t0), mode, q, page, size)
+        return SearchResponse(total, self._hits(ranked, terms | _translated_terms(tr), _words(q, tr)), _ms(t0), mode, q, page, size,
+                              relaxed=lex.relaxed, exact_total=lex.exact_total, translated=tr.shown)
 
     def _restrict(self, runs: list[list[tuple[str, float]]], parsed, cats, date_from, date_to,
                   need: int) -> list[list[tuple[str, float]]]:
@@ -421,6 +439,14 @@ class SearchEngine:
             out.append((pid, score))
         return out
 
+    def _authors(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Author lists of papers (the co-author signal of related papers)."""
+        return {i: list(r.authors or []) for i, r in self._rows(ids).items()}
+
+    def _texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(title, abstract) of papers: the text pseudo-relevance feedback reads."""
+        return {i: (r.title or "", r.abstract or "") for i, r in self._rows(ids).items()}
+
     # -- rows → hits --------------------------------------------------------------------
     def _rows(self, ids: Sequence[str]) -> dict[str, Any]:
         if not ids:
@@ -432,8 +458,11 @@ class SearchEngine:
                     out[r.id] = r
         return out
 
-    def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str]) -> list[Hit]:
+    def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str], words: str | None = None) -> list[Hit]:
+        """Hits with highlights of ``terms``; ``words`` (the query or keywords they came from)
+        keeps the marks to inflections of those words (indexer.snippets)."""
         from indexer.snippets import highlight
+        from indexer.tex_accents import render_tex_accents as shown
 
         rows = self._rows([i for i, _ in ranked])
         hits = []
@@ -441,18 +470,19 @@ class SearchEngine:
             r = rows.get(pid)
             if r is None or r.withdrawn:
                 continue
+            title, abstract = shown(r.title), shown(r.abstract)  # display only: P\'etritis -> Pétritis
             hits.append(
                 Hit(
                     id=r.id,
-                    title=r.title,
-                    authors=list(r.authors or []),
+                    title=title,
+                    authors=[shown(a) for a in r.authors or []],
                     categories=list(r.categories or []),
                     published=r.published,
                     updated=r.updated,
                     score=float(score),
-                    title_html=highlight(r.title, terms, max_chars=0) if terms else html.escape(r.title),
-                    snippet_html=highlight(r.abstract, terms, max_chars=300),
-                    abstract=r.abstract,
+                    title_html=highlight(title, terms, max_chars=0, words=words) if terms else html.escape(title),
+                    snippet_html=highlight(abstract, terms, max_chars=300, words=words),
+                    abstract=abstract,
                 )
             )
         return hits
@@ -498,13 +528,13 @@ class SearchEngine:
         return {r.paper_id: r.keywords or [] for r in rows}
 
     def _source(self, paper_id: str) -> Any:
-        """``(id, title, abstract, keywords)`` of a paper, its stored keywords joined in: one
+        """``(id, title, abstract, authors, keywords)`` of a paper, its stored keywords joined in: one
         query where related() used to make three (paper row twice, keywords once).
         NotFound as :meth:`paper`."""
         pid = self.normalize_id(paper_id)
         with self.db.connect() as conn:
             row = conn.execute(
-                select(Paper.id, Paper.title, Paper.abstract, PaperKeywords.keywords)
+                select(Paper.id, Paper.title, Paper.abstract, Paper.authors, PaperKeywords.keywords)
                 .outerjoin(PaperKeywords, PaperKeywords.paper_id == Paper.id)
                 .where(Paper.id == pid)
             ).first()
@@ -563,34 +593,42 @@ class SearchEngine:
             h.shared_keywords = (shared + partial)[:6]
         return hits
 
-    def related(self, paper_id: str, k: int = 10) -> list[Hit]:
-        """The paper's top stored keywords as a weighted BM25 query (one flat OR, which
-        tantivy prunes with block-max WAND), fused with its embedding neighbours; each hit
-        says which of the paper's keywords it shares."""
+    def related(self, paper_id: str, k: int = 10, *, dense_weight: float | None = None) -> list[Hit]:
+        """Papers related to one paper (indexer.related: its text as the query, co-authors,
+        fused with its embedding neighbours, ``dense_weight`` defaulting to
+        :data:`indexer.related.DENSE_WEIGHT`); each hit says which of the paper's keywords
+        it shares."""
         state = self._require()
         src = self._source(paper_id)
         pid = src.id
         kws = self._source_keywords(src)
-        weights = self._kw_terms(kws)
-        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5, exclude_ids=(pid,))] if weights else []
+        weights = related_ranking.text_query(src.title, src.abstract, state.bm25.approx_doc_freq, state.bm25.num_docs)
+        lex = related_ranking.rank_related(state.bm25, weights, authors=src.authors or [], authors_of=self._authors,
+                                           exclude=(pid,))
         dense: list[tuple[str, float]] = []
         store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
         if store is not None:
             dense = [(i, s) for i, s in store.similar(pid, k * 5) if i != pid]
-        ranked = self._fuse(lex, dense, src.title) if dense else lex
+        ranked = related_ranking.fuse(lex, dense, dense_weight)
         ranked = [(i, s) for i, s in ranked if i != pid][:k]
-        return self._explain(self._hits(ranked, set(weights)), kws)
+        return self._explain(self._hits(ranked, set(weights), " ".join(kw["keyword"] for kw in kws)), kws)
 
-    def similar_text(self, text: str, k: int = 20) -> list[Hit]:
+    def similar_text(self, text: str, k: int = 20, *, dense_weight: float | None = None) -> list[Hit]:
+        """Related work for any pasted text (English or Chinese): the text as the query
+        (indexer.related), fused with its dense neighbours; explained by its keywords."""
         if not text or not text.strip():
             raise InvalidInput("text is empty")
         state = self._require()
         kws = [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(text, k=15)]
-        weights = self._kw_terms(kws, top=15)
-        lex = [(h.id, h.score) for h in state.bm25.search_terms(weights, limit=k * 5)] if weights else []
-        dense = self._dense_run(text[:5000], k * 5)
-        ranked = self._fuse(lex, dense, text)[:k] if dense else lex[:k]
-        return self._explain(self._hits(ranked, set(weights)), kws)
+        weights = related_ranking.text_query("", text[:20000], state.bm25.approx_doc_freq, state.bm25.num_docs,
+                                             related_ranking.TEXT_QUERY_TERMS)
+        lex = related_ranking.rank_related(state.bm25, weights)
+        dense = self._dense_run(text[:5000], k * 5) if dense_weight != 0 else []
+        if dense and has_cjk(text):  # the lexical run cannot read a Chinese text: the encoder decides
+            ranked = self._fuse(lex, dense, text)[:k]
+        else:
+            ranked = related_ranking.fuse(lex, dense, dense_weight)[:k]
+        return self._explain(self._hits(ranked, set(weights), " ".join(kw["keyword"] for kw in kws)), kws)
 
     def recommend(self, liked: Sequence[str], disliked: Sequence[str] = (), k: int = 20) -> list[Hit]:
         import numpy as np
@@ -641,6 +679,26 @@ class SearchEngine:
             clauses.append(not_(exists().where(and_(PaperCategory.paper_id == Paper.id, or_(*[one(c) for c in expr.exclude])))))
         return and_(*clauses) if clauses else None
 
+    # A daily list without a date opens on the latest *real batch*: a listing day brings a busy
+    # category tens to hundreds of papers, while one late cross-list or replacement can put a
+    # single paper on a later day (cs.AI in the sample: 1 paper on 2026-07-09, 128 on 07-01).
+    # Real = at least BATCH_FRACTION of the busiest day in the BATCH_WINDOW_DAYS before the
+    # newest one; a sparse category (a paper every few days) opens on its newest day as before.
+    BATCH_WINDOW_DAYS = 30
+    BATCH_FRACTION = 0.1
+
+    def _latest_batch_day(self, conn, where) -> date | None:
+        latest = conn.execute(select(func.max(Paper.published)).where(*where)).scalar()
+        if latest is None:
+            return None
+        since = latest - timedelta(days=self.BATCH_WINDOW_DAYS)
+        counts = conn.execute(
+            select(Paper.published, func.count()).where(*where, Paper.published > since)
+            .group_by(Paper.published).order_by(Paper.published.desc())
+        ).all()
+        busiest = max(n for _, n in counts)
+        return next(d for d, n in counts if n >= self.BATCH_FRACTION * busiest)
+
     def daily(self, catexpr: str, day: date | None = None, page: int = 1, size: int = 25, prefs: Sequence[str] | None = None) -> DailyList:
         from indexer.catexpr import parse_category_expr
 
@@ -653,7 +711,7 @@ class SearchEngine:
             where.append(clause)
         with self.db.connect() as conn:
             if day is None:
-                day = conn.execute(select(func.max(Paper.published)).where(*where)).scalar()
+                day = self._latest_batch_day(conn, where)
             if day is None:
                 return DailyList(None, None, None, 0, [], str(expr))
             prev_day = conn.execute(select(func.max(Paper.published)).where(*where, Paper.published < day)).scalar()
@@ -706,6 +764,16 @@ class SearchEngine:
                 "message": run.message,
             },
         }
+
+
+def _words(q: str, tr: zh_en.Translation) -> str:
+    """The words highlighting may mark: the query's, and the English its Chinese became."""
+    return " ".join([q, *(en for _, shown in tr.matched for en in shown)])
+
+
+def _translated_terms(tr: zh_en.Translation) -> set[str]:
+    """Index terms of a translation (for highlighting the English words it searched)."""
+    return {w for key in tr.weights for w in key.split()}
 
 
 def _ms(t0: float) -> float:

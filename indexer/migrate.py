@@ -1,19 +1,30 @@
-"""Run Alembic migrations from code (`papers migrate`); idempotent."""
+"""Run Alembic migrations from code (`papers migrate`); idempotent.
+
+Alembic is imported only to migrate or to answer in full: every process opens the database
+through :func:`indexer.db.open_database`, which asks :func:`is_up_to_date` first, and
+importing Alembic (with Mako) costs more than a `papers search` itself. So that check reads
+the ``alembic_version`` table and the ``revision`` / ``down_revision`` lines of the files
+in ``migrations/versions`` directly, and falls back to Alembic when they are not plain.
+"""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url)
@@ -22,6 +33,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
     """Bring the schema to ``revision``; returns the revision now current."""
+    from alembic import command
+
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -30,13 +43,53 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
+def _declared_heads() -> set[str] | None:
+    """Head revisions from the version files' literal ``revision``/``down_revision``
+    assignments; None when a file does not declare them plainly (Alembic decides then)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        values: dict[str, object] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                if node.targets[0].id in ("revision", "down_revision"):
+                    try:
+                        values[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        return None
+        rev, down = values.get("revision"), values.get("down_revision")
+        if not isinstance(rev, str):
+            return None
+        revisions.add(rev)
+        if isinstance(down, str):
+            parents.add(down)
+        elif isinstance(down, tuple | list):
+            parents.update(d for d in down if isinstance(d, str))
+        elif down is not None:
+            return None
+    heads = revisions - parents
+    return heads or None
+
+
 def is_up_to_date(engine: Engine) -> bool:
+    heads = _declared_heads()
+    if heads is not None:
+        try:
+            with engine.connect() as conn:
+                have = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        except DBAPIError:  # no version table: a new database
+            return False
+        return have == heads
     return current_revision(engine) == head_revision()

@@ -205,14 +205,74 @@ def _best_window(text: str, marks: list[tuple[int, int, frozenset[str]]], max_ch
     return start, end
 
 
-def highlight(text: str, terms: Collection[str], max_chars: int = 300) -> str:
+# -- marks that the query's own words support -----------------------------------------------
+# The stemmer files `setting`, `sets` and `set` under one term, so by terms alone the keyword
+# `setting` marks `Open-Set`. Given the words the terms came from, a Latin word is marked
+# only when it (or, in a compound, its part carrying the term) is an inflection of one of
+# them: the two forms share a prefix and differ after it by at most 3 letters
+# (`setting`/`settings`, `study`/`studies`), or 5 after a shared prefix of 5 or more
+# (`model`/`modelling`, `generalize`/`generalization`). `set` stays unmarked for `setting`.
+_CLOSE_TAIL, _LONG_PREFIX, _LONG_TAIL = 3, 5, 5
+
+
+def _forms(word: str) -> set[str]:
+    """A word, its parts and their joined form, lower-cased: ``Open-Set`` -> open-set, open, set, openset."""
+    w = word.lower()
+    parts = [p for p in re.split(r"[-'’]", w) if p]
+    return {w, *parts, "".join(parts)}
+
+
+def _close(a: str, b: str) -> bool:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    tail = max(len(a), len(b)) - n
+    return tail <= _CLOSE_TAIL or (n >= _LONG_PREFIX and tail <= _LONG_TAIL)
+
+
+def _surface_by_term(words: str) -> dict[str, set[str]]:
+    """term -> the forms of the query's words that carry it."""
+    out: dict[str, set[str]] = {}
+    for run in _RUN_RE.findall(words):
+        if has_cjk(run):
+            continue
+        for form in _forms(run):
+            for t in _word_terms(form):
+                out.setdefault(t, set()).add(form)
+    return out
+
+
+def _supported(text: str, marks: list[tuple[int, int, frozenset[str]]], surface: dict[str, set[str]]):
+    """The marks whose word is an inflection of a query word carrying the same term."""
+    kept = []
+    for s, e, hit in marks:
+        word = text[s:e]
+        if has_cjk(word):
+            kept.append((s, e, hit))
+            continue
+        forms = _forms(word)
+        ok = frozenset(
+            t for t in hit
+            if any(t in _word_terms(f) and any(_close(f, q) for q in surface.get(t, ())) for f in forms)
+        )
+        if ok:
+            kept.append((s, e, ok))
+    return kept
+
+
+def highlight(text: str, terms: Collection[str], max_chars: int = 300, words: str | None = None) -> str:
     """``text`` HTML-escaped with ``<mark>`` around words carrying any of ``terms``.
 
     ``max_chars`` > 0 cuts long text to its densest window, with ``…`` where cut;
-    ``max_chars=0`` keeps the whole text (titles)."""
+    ``max_chars=0`` keeps the whole text (titles). ``words``, the text the terms came from
+    (the query, the keywords), keeps marks to inflections of its words (see above)."""
     text = text or ""
     terms = terms if isinstance(terms, (set, frozenset)) else set(terms)
     marks = _matches(text, terms) if terms else []
+    if marks and words:
+        marks = _supported(text, marks, _surface_by_term(words))
     start, end = 0, len(text)
     if max_chars and len(text) > max_chars:
         start, end = _best_window(text, marks, max_chars)

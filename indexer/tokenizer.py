@@ -230,3 +230,15 @@ def author_terms(name: str) -> list[str]:
 
 
 _AUTHOR_SPLIT_RE = re.compile(r"[\W_]+")
+
+
+def author_key(name: str) -> str:
+    """One author as ``lastname_initial`` (``Yann LeCun``, ``Y. LeCun`` → ``lecun_y``): how
+    related papers recognise the same person across the spellings papers use. Names of
+    one word stay as they are; "" for a name without letters."""
+    terms = author_terms(name)
+    if not terms:
+        return ""
+    if len(terms) == 1:
+        return terms[0]
+    return f"{terms[-1]}_{terms[0][0]}"

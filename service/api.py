@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from indexer.errors import InvalidQuery
+from indexer.tex_accents import paper_for_display
 from service.bibtex import bibtex_entry
 from service.deps import get_engine, get_settings
 from service.ondemand import paper_or_fetch
@@ -201,6 +202,9 @@ def search(
         "mode": str(res.mode),
         "query": str(res.query),
         "arxiv_id": None if arxiv_id is None else str(arxiv_id),
+        "relaxed": [str(p) for p in getattr(res, "relaxed", [])],
+        "exact_total": getattr(res, "exact_total", None),
+        "translated": str(getattr(res, "translated", "") or ""),
         "hits": [hit_dict(h) for h in res.hits],
     })
 
@@ -217,8 +221,14 @@ def search(
     tags=["papers"],
     responses=ERROR_RESPONSES,
 )
-def related(engine: Engine, paper_id: PaperId, k: Annotated[int, Query(ge=1, le=50, description="How many papers")] = 10) -> Response:
-    return json_ok({"hits": [hit_dict(h) for h in engine.related(paper_id, k=k)]})
+def related(
+    engine: Engine,
+    paper_id: PaperId,
+    size: Annotated[int | None, Query(ge=1, le=50, description="How many papers (1–50, default 10)")] = None,
+    k: Annotated[int | None, Query(ge=1, le=50, description="Old name of `size`", deprecated=True)] = None,
+) -> Response:
+    n = size if size is not None else k if k is not None else 10
+    return json_ok({"hits": [hit_dict(h) for h in engine.related(paper_id, k=n)]})
 
 
 @router.get(
@@ -258,7 +268,7 @@ def paper_bib(engine: Engine, paper_id: PaperId, request: Request) -> PlainTextR
     responses={**ERROR_RESPONSES, 502: {"model": ErrorResponse, "description": "arXiv failed during an on-demand fetch"}},
 )
 def paper(engine: Engine, paper_id: PaperId, request: Request) -> dict[str, Any]:
-    return paper_or_fetch(engine, get_settings(request), paper_id)
+    return paper_for_display(paper_or_fetch(engine, get_settings(request), paper_id))
 
 
 # -- text tools -------------------------------------------------------------------------
@@ -275,7 +285,7 @@ def paper(engine: Engine, paper_id: PaperId, request: Request) -> dict[str, Any]
 def keywords(engine: Engine, body: KeywordsRequest) -> dict[str, Any]:
     if not body.text.strip():
         raise InvalidQuery("text is empty")
-    return {"keywords": engine.keywords(body.text, k=body.k)}
+    return {"keywords": engine.keywords(body.text, k=body.size)}
 
 
 @router.post(
@@ -289,7 +299,7 @@ def keywords(engine: Engine, body: KeywordsRequest) -> dict[str, Any]:
 def similar(engine: Engine, body: SimilarRequest) -> Response:
     if not body.text.strip():
         raise InvalidQuery("text is empty")
-    return json_ok({"hits": [hit_dict(h) for h in engine.similar_text(body.text, k=body.k)]})
+    return json_ok({"hits": [hit_dict(h) for h in engine.similar_text(body.text, k=body.size)]})
 
 
 @router.post(
@@ -301,7 +311,7 @@ def similar(engine: Engine, body: SimilarRequest) -> Response:
     responses=BODY_ERRORS,
 )
 def recommend(engine: Engine, body: RecommendRequest) -> Response:
-    hits = engine.recommend(body.liked, disliked=body.disliked, k=body.k)
+    hits = engine.recommend(body.liked, disliked=body.disliked, k=body.size)
     return json_ok({"hits": [hit_dict(h) for h in hits]})
 
 
@@ -312,7 +322,7 @@ def recommend(engine: Engine, body: RecommendRequest) -> Response:
     "/api/daily/{catexpr}",
     response_model=DailyResponseModel,
     summary="A day's new papers for a category expression",
-    description="Like Cool Papers' daily pages: `cs.AI+cs.LG-cs.CY`; without `date`, the latest day with papers.",
+    description="Like Cool Papers' daily pages: `cs.AI+cs.LG-cs.CY`; without `date`, the latest day holding a real batch (a stray cross-list on a later day is skipped).",
     tags=["lists"],
     responses=ERROR_RESPONSES,
 )

@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from indexer.caches import size_for_serving
 from indexer.settings import Settings, get_settings
 from service import api, feeds, web
+from service.api_docs import mount_api_docs
 from service.deps import EngineHolder
 from service.errors import CatchAllMiddleware, install_error_handlers
 from service.middleware import (
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
         title="papers",
         version="1.0",
         description=DESCRIPTION,
-        docs_url=None,  # Swagger UI would need a CDN; the schema is at /openapi.json
+        docs_url=None,  # /docs is Swagger UI from local files (service/api_docs.py)
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(web.router)
+    mount_api_docs(app)  # before /static: its assets live under /static/api-docs
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app, html_renderer=web.render_error)
 

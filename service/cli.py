@@ -15,31 +15,43 @@ import sys
 import click
 
 from indexer.errors import PapersError
-from indexer.settings import get_settings
+
+
+def _log_level(verbose: int, explicit: str | None, command: str | None) -> int:
+    """Warnings only, so results on stdout are not preceded by log lines; ``-v`` info, ``-vv``
+    debug. PAPERS_LOG_LEVEL, when set, wins over the default, and `serve` logs at
+    PAPERS_LOG_LEVEL (default INFO) as servers do."""
+    if verbose:
+        return logging.DEBUG if verbose > 1 else logging.INFO
+    if explicit:
+        return getattr(logging, explicit, logging.INFO)
+    return logging.INFO if command == "serve" else logging.WARNING
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="papers")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="Log progress to stderr (-vv: debug)")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """papers: search and recommendation for arXiv papers.
 
     Configuration comes from PAPERS_* environment variables (see README).
     """
+    from service.commands import get_settings  # imported here: `papers --help` needs no settings
+
     settings = get_settings()
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    explicit = settings.log_level if "log_level" in settings.model_fields_set else None
+    level = _log_level(verbose, explicit, ctx.invoked_subcommand)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     # third-party chatter (migration steps, model loading, HTTP requests) only when asked for
-    if settings.log_level != "DEBUG":
+    if level > logging.DEBUG:
         for noisy in ("alembic", "sentence_transformers", "httpx", "httpcore", "jieba"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @cli.group("eval")
 def eval_group() -> None:
-    """Measure retrieval and keyphrase quality on BEIR / keyphrase collections."""
+    """Measure retrieval, related-paper and keyphrase quality on evaluation collections."""
 
 
 def _register() -> None:
@@ -48,16 +60,18 @@ def _register() -> None:
         build,
         data,
         eval_keyphrases,
+        eval_related,
         eval_retrieval,
         keywords,
         search,
         serve,
+        terms,
     )
 
-    for module in (data, build, search, serve, keywords, bench):
+    for module in (data, build, search, serve, keywords, terms, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
-    for module in (eval_retrieval, eval_keyphrases):
+    for module in (eval_retrieval, eval_related, eval_keyphrases):
         for command in module.COMMANDS:
             eval_group.add_command(command)
 

@@ -89,9 +89,25 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def _json_error_message(err: dict[str, Any], doc: Any) -> str:
+    """``Expecting value at line 2, column 7`` from FastAPI's json_invalid error (whose loc
+    holds the character offset and whose body is the document)."""
+    pos = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+    why = str((err.get("ctx") or {}).get("error") or "invalid JSON")
+    if isinstance(doc, bytes):
+        doc = doc.decode("utf-8", "replace")
+    if pos is None or not isinstance(doc, str):
+        return f"the request body is not valid JSON: {why}"
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+    return f"the request body is not valid JSON: {why} at line {line}, column {column} (character {pos + 1})"
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
+        if err.get("type") == "json_invalid":
+            return _json_error_message(err, getattr(exc, "body", None))
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or "request"
         msg = str(err.get("msg", "invalid value"))
         parts.append(f"{loc}: {msg}")
@@ -119,7 +135,8 @@ def install_error_handlers(app: FastAPI, html_renderer: HtmlRenderer | None = No
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return respond(request, 422, "invalid_input", _validation_message(exc))
+        json_invalid = any(e.get("type") == "json_invalid" for e in exc.errors())
+        return respond(request, 422, "invalid_json" if json_invalid else "invalid_input", _validation_message(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

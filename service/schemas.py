@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 MAX_QUERY_CHARS = 1000
 MAX_CATEXPR_CHARS = 500
@@ -17,6 +17,8 @@ MAX_TEXT_CHARS = 200_000
 MAX_IDS = 100
 MAX_PREFS_CHARS = 2000
 MAX_PREFS = 20
+# How many results: `size` everywhere in the API; `k`, its old name on some routes, is still read.
+SIZE_ALIASES = AliasChoices("size", "k")
 
 
 class ErrorDetail(BaseModel):
@@ -70,6 +72,11 @@ class SearchResponseModel(BaseModel):
     mode: str = Field(description="Retrieval mode actually used (bm25, dense or hybrid)")
     query: str
     arxiv_id: str | None = Field(None, description="Set when the query is one arXiv id or URL")
+    relaxed: list[str] = Field(default_factory=list, description="Quoted phrases that too few papers contain: "
+                               "papers holding them rank first, the closest papers follow, ranked by the phrase's words")
+    exact_total: int | None = Field(None, description="Papers containing every quoted phrase, when `relaxed` is not empty")
+    translated: str = Field("", description="What the query's Chinese parts were also searched as in English "
+                            "(learned term table), e.g. `知识蒸馏 → knowledge distillation`; empty when none")
     hits: list[HitModel]
 
 
@@ -111,14 +118,14 @@ class KeywordsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="Any text: English, Chinese or mixed (≤ 200,000 characters)")
-    k: int = Field(10, ge=1, le=50, strict=True, description="How many keywords (an integer: `true` or `10.0` is a 422)")
+    size: int = Field(10, ge=1, le=50, validation_alias=SIZE_ALIASES, strict=True, description="How many keywords (`k` also accepted; an integer: `true` or `10.0` is a 422)")
 
 
 class SimilarRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="A draft abstract or any text (≤ 200,000 characters)")
-    k: int = Field(20, ge=1, le=MAX_PAGE_SIZE, strict=True, description="How many papers")
+    size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, validation_alias=SIZE_ALIASES, strict=True, description="How many papers (`k` also accepted)")
 
 
 class RecommendRequest(BaseModel):
@@ -126,7 +133,7 @@ class RecommendRequest(BaseModel):
 
     liked: list[str] = Field(min_length=1, max_length=MAX_IDS, description="arXiv ids the reader liked (1–100)")
     disliked: list[str] = Field(default_factory=list, max_length=MAX_IDS, description="arXiv ids the reader disliked (≤ 100)")
-    k: int = Field(20, ge=1, le=MAX_PAGE_SIZE, strict=True, description="How many papers")
+    size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, validation_alias=SIZE_ALIASES, strict=True, description="How many papers (`k` also accepted)")
 
 
 class DailyResponseModel(BaseModel):

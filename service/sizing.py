@@ -18,9 +18,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from indexer.errors import IndexUnavailable
-from indexer.settings import Settings
+
+if TYPE_CHECKING:  # `papers serve --help` should not pay for pydantic-settings
+    from indexer.settings import Settings
 
 #: Most worker processes `papers serve` starts by itself (one per core up to this).
 MAX_DEFAULT_WORKERS = 2

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from indexer.errors import IndexUnavailable, InvalidInput, NotFound, PapersError
+from indexer.tex_accents import paper_for_display
 from service.api import parse_prefs
 from service.bibtex import bibtex_entry
 from service.deps import get_engine, get_settings
@@ -112,10 +113,8 @@ class SearchForm:
             f.cat = ""
         if len(f.prefs) > MAX_PREFS_CHARS:
             f.prefs = f.prefs[:MAX_PREFS_CHARS]
-        mode = params.get("mode") or "hybrid"
-        f.mode = mode if mode in ("bm25", "dense", "hybrid") else "hybrid"
-        sort = params.get("sort") or "relevance"
-        f.sort = sort if sort in ("relevance", "date", "prefs") else "relevance"
+        f.mode = _choice(params, "mode", ("hybrid", "bm25", "dense"), f.errors)
+        f.sort = _choice(params, "sort", ("relevance", "date", "prefs"), f.errors)
         for attr, key in (("date_from", "from"), ("date_to", "to")):
             raw = (params.get(key) or "").strip()
             if raw:
@@ -147,6 +146,16 @@ class SearchForm:
     @property
     def has_filters(self) -> bool:
         return bool(self.cat or self.date_from or self.date_to)
+
+
+def _choice(params: Any, name: str, allowed: tuple[str, ...], errors: list[str]) -> str:
+    """The parameter if it is one of ``allowed`` (the first is the default); an unknown value
+    is reported (the page answers 422, as the API does) and the default used."""
+    value = params.get(name) or allowed[0]
+    if value in allowed:
+        return value
+    errors.append(f"'{name}' must be one of {', '.join(allowed)} (not {value[:40]!r}); showing {allowed[0]}.")
+    return allowed[0]
 
 
 def _int(raw: Any, default: int, lo: int, hi: int) -> int:
@@ -243,17 +252,18 @@ def paper_page(request: Request, paper_id: str, engine: Any = Depends(get_engine
         related_problem = e.message
     max_w = max((float(k["weight"]) for k in keywords), default=1.0) or 1.0
     interest = [{"keyword": k["keyword"], "weight": round(float(k["weight"]) / max_w, 4)} for k in keywords[:10]]
+    shown = paper_for_display(paper)  # P\'etritis -> Pétritis; BibTeX keeps the TeX
     return render(
         request,
         "paper.html",
         nav="paper",
-        paper=paper,
+        paper=shown,
         keywords=keywords,
         interest=interest,
         related=related,
         related_problem=related_problem,
         bibtex=bibtex_entry(paper),
-        title=paper["title"],
+        title=shown["title"],
     )
 
 
@@ -285,7 +295,7 @@ def daily_page(request: Request, catexpr: str, engine: Any = Depends(get_engine)
             day = date.fromisoformat(raw_day)
         except ValueError:
             errors.append("'date' must be a date like 2024-05-31; showing the latest day.")
-    sort = "prefs" if params.get("sort") == "prefs" else "default"
+    sort = _choice(params, "sort", ("default", "prefs"), errors)
     prefs = (params.get("prefs") or "")[:MAX_PREFS_CHARS]
     size = _int(params.get("size"), 25, 1, MAX_PAGE_SIZE)
     page = _int(params.get("page"), 1, 1, max(1, RESULT_WINDOW // size))

@@ -5,7 +5,8 @@ resumption tokens, the 503 + Retry-After dance) without touching arxiv.org. Poin
 code at it with ``PAPERS_ARXIV_OAI_URL`` / ``PAPERS_ARXIV_API_URL`` (``standin.oai_url``,
 ``standin.api_url``) and ``PAPERS_ARXIV_DELAY=0``.
 
-What it serves (all bodies are files from ``shared/data/arxiv``):
+What it serves (all bodies are files from ``tests/fixtures/arxiv``, copied from
+``shared/data/arxiv``):
 
 OAI-PMH (``/oai``)
   * ``ListRecords`` (no token): the recorded ``mikesaelim_ListRecordsResponse.xml`` page
@@ -43,18 +44,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-ARXIV = SHARED / "arxiv"
+ARXIV = Path(__file__).resolve().parent / "fixtures" / "arxiv"
 TOKEN = "726959|1001"
 
 _RECORD = re.compile(rb"<record>.*?</record>\s*", re.S)
 _DATESTAMP = re.compile(rb"<datestamp>([0-9-]+)</datestamp>")
 _SETSPEC = re.compile(rb"<setSpec>([^<]+)</setSpec>")
 _TOKEN_EL = re.compile(rb"<resumptionToken[^>]*>[^<]*</resumptionToken>\s*")
-
-
-def shared_available() -> bool:
-    return (ARXIV / "oai_pmh").is_dir() and (ARXIV / "api_atom").is_dir()
 
 
 @dataclass
@@ -103,8 +99,6 @@ class ArxivStandin:
     """Threaded HTTP server on 127.0.0.1 replaying recorded arXiv responses."""
 
     def __init__(self, *, filter_records: bool = True, unavailable: int = 0, hold_token: bool = False):
-        if not shared_available():
-            raise FileNotFoundError(f"recorded arXiv responses not found under {ARXIV}")
         self.filter_records = filter_records
         self.unavailable = unavailable
         self.hold_token = hold_token

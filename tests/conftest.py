@@ -19,6 +19,10 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "indexer" / "data" / "sample-papers.jsonl.gz"
 SAMPLE_ZH = REPO / "indexer" / "data" / "sample-zh.jsonl.gz"
 SHARED = REPO.parent / "shared" / "data"
+# Recorded arXiv responses (OAI-PMH, API Atom) and the 200-line Kaggle snapshot sample,
+# copied from ../shared/data/arxiv so ingestion and nightly tests run on a bare clone
+# (provenance and licences: tests/fixtures/arxiv/README.md).
+ARXIV_FIXTURES = REPO / "tests" / "fixtures" / "arxiv"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -56,9 +60,16 @@ def sample_records(n: int, skip: int = 0) -> list:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
+    """The large shared corpora (evaluation sets); tests that need them skip on a bare clone."""
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED} (../shared/data next to the repo)")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def arxiv_fixtures() -> Path:
+    """Recorded arXiv responses shipped in the repository (always present)."""
+    return ARXIV_FIXTURES
 
 
 @pytest.fixture(scope="session")

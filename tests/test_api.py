@@ -223,6 +223,39 @@ def test_related_papers_explain_themselves(app_client):
     assert_error(app_client.get("/api/papers/0704.0808/related", params={"k": 51}), 422)
 
 
+def test_size_is_the_one_page_size_name_and_k_an_alias(app_client, rows):
+    """`size` everywhere (related used to take only `k` and ignored `?size=6`)."""
+    assert len(app_client.get("/api/papers/0704.0808/related", params={"size": 6}).json()["hits"]) == 6
+    assert len(app_client.get("/api/papers/0704.0808/related", params={"k": 4}).json()["hits"]) == 4
+    assert_error(app_client.get("/api/papers/0704.0808/related", params={"size": 51}), 422)
+    text = rows[0]["title"] + ". " + rows[0]["abstract"]
+    assert len(app_client.post("/api/keywords", json={"text": text, "size": 3}).json()["keywords"]) == 3
+    assert len(app_client.post("/api/similar", json={"text": text, "size": 3}).json()["hits"]) == 3
+    liked = [rows[10]["id"]]
+    assert len(app_client.post("/api/recommend", json={"liked": liked, "size": 3}).json()["hits"]) == 3
+    assert_error(app_client.post("/api/similar", json={"text": text, "size": 101}), 422)
+    schema = app_client.get("/openapi.json").json()["components"]["schemas"]
+    assert all("size" in schema[m]["properties"] and "k" not in schema[m]["properties"]
+               for m in ("KeywordsRequest", "SimilarRequest", "RecommendRequest"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/search?q=graph&mode=meaning", "/api/search?q=graph&sort=newest", "/api/daily/cs.LG?sort=interests"],
+)
+def test_unknown_enum_values_are_422(app_client, url):
+    err = assert_error(app_client.get(url), 422, "invalid_input")
+    name = url.split("&")[-1].split("?")[-1].split("=")[0]
+    assert name in err["message"] and "Input should be" in err["message"]
+
+
+def test_unknown_category_is_called_unknown(app_client):
+    err = assert_error(app_client.get("/api/daily/cs.AI+bogus.XY"), 422)
+    assert "unknown category 'bogus.XY'" in err["message"] and "malformed" not in err["message"]
+    err = assert_error(app_client.get("/api/search", params={"q": "graph", "cat": "cs.XYZ"}), 422)
+    assert "unknown category 'cs.XYZ'" in err["message"]
+
+
 def test_bibtex(app_client):
     r = app_client.get("/api/papers/0704.0808.bib")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/x-bibtex")
@@ -236,10 +269,8 @@ def test_on_demand_fetch_of_an_unknown_id(tmp_path):
     from fastapi.testclient import TestClient
 
     from service.app import create_app
-    from tests.arxiv_standin import ArxivStandin, shared_available
+    from tests.arxiv_standin import ArxivStandin
 
-    if not shared_available():
-        pytest.skip("recorded arXiv responses (../shared/data/arxiv) not found")
     with ArxivStandin() as standin:
         offline = make_settings(tmp_path / "d", arxiv_api_url=standin.api_url)
         with TestClient(create_app(offline)) as c:
@@ -281,6 +312,13 @@ def test_bodies_over_256kb_are_413(app_client):
 def test_broken_json_is_422(app_client):
     r = app_client.post("/api/keywords", content=b'{"text": "abc', headers={"content-type": "application/json"})
     assert_error(r, 422)
+
+
+def test_broken_json_says_where(app_client):
+    body = b'{"text": "graph neural networks",\n "size": }'
+    r = app_client.post("/api/keywords", content=body, headers={"content-type": "application/json"})
+    err = assert_error(r, 422, "invalid_json")
+    assert err["message"] == "the request body is not valid JSON: Expecting value at line 2, column 10 (character 44)"
 
 
 def test_similar_finds_the_source_paper(app_client, rows):

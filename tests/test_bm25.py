@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.bm25 import BM25Index, IndexedDoc
+from indexer.bm25 import BM25Index, IndexedDoc, relaxable_phrases
 from indexer.catexpr import parse_category_expr
 from indexer.errors import IndexUnavailable, InvalidQuery, StorageError
 from indexer.query import parse_query
@@ -78,17 +78,44 @@ def test_title_words_find_their_paper(index, docs):
     assert found >= 38, found
 
 
-def test_title_is_boosted(tmp_path):
-    """A title mention adds to the abstract's score (same abstract statistics otherwise)."""
+def test_title_counts_twice_in_one_field(tmp_path):
+    """A title mention weighs TITLE_REPEAT times inside text_t (BM25F-style): the title hit
+    ranks first, and a title-only paper (no abstract) is still found and ranked."""
     ix = BM25Index.open(tmp_path / "b")
     ix.upsert([IndexedDoc("2401.00002", "Graph partitions", "We study spectral methods of graphs."),
                IndexedDoc("2401.00001", "Spectral clustering", "We study spectral methods of graphs."),
+               IndexedDoc("2401.00004", "Spectral sparsification of graphs", ""),
                IndexedDoc("2401.00003", "Other things", "Nothing related at all here.")])
     ix.commit()
-    assert [h.id for h in ix.search(parse_query("spectral"), limit=3).hits] == ["2401.00001", "2401.00002"]
-    flat = BM25Index.open(tmp_path / "b", readonly=True, title_boost=0)
-    a, b = flat.search(parse_query("spectral"), limit=3).hits
-    assert a.score == pytest.approx(b.score)
+    hits = ix.search(parse_query("spectral"), limit=4).hits
+    assert [h.id for h in hits] == ["2401.00001", "2401.00004", "2401.00002"]
+    assert ix.doc_freq("spectral") == 3 == ix.approx_doc_freq("spectral")
+
+
+def test_repeated_query_words_weigh_more(tmp_path):
+    """Query term frequency: "graph graph spectral" prefers the graph paper."""
+    ix = BM25Index.open(tmp_path / "b")
+    ix.upsert([IndexedDoc("2401.00001", "Graph methods", "A study of partitions."),
+               IndexedDoc("2401.00002", "Spectral methods", "A study of partitions.")])
+    ix.commit()
+    once = ix.search(parse_query("graph spectral"), limit=2).hits
+    assert once[0].score == pytest.approx(once[1].score)
+    assert [h.id for h in ix.search(parse_query("graph graph spectral"), limit=2).hits][0] == "2401.00001"
+
+
+def test_relaxed_phrase_finds_the_closest_papers(tmp_path):
+    """A quoted phrase no paper holds returns nothing strictly; relaxed, papers holding its
+    words rank, and a paper holding the phrase itself beats one with the words apart."""
+    ix = BM25Index.open(tmp_path / "b")
+    ix.upsert([IndexedDoc("2401.00001", "Neural networks for graphs", "Message passing on a graph."),
+               IndexedDoc("2401.00002", "Graph theory", "Neural coding of networks in the brain.")])
+    ix.commit()
+    q = parse_query('"graph neural networks"')
+    assert ix.search(q, limit=5).total == 0
+    assert relaxable_phrases(q) == ["graph neural networks"]
+    assert {h.id for h in ix.search(q, limit=5, relax=True).hits} == {"2401.00001", "2401.00002"}
+    q2 = parse_query('"neural networks" graph')
+    assert [h.id for h in ix.search(q2, limit=5, relax=True).hits][0] == "2401.00001"
 
 
 def test_phrase_requires_adjacent_terms(index, terms_of):

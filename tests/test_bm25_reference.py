@@ -1,7 +1,7 @@
 """Our tantivy-served BM25 agrees with the rank-bm25 reference (BM25Okapi) on real data.
 
-Setup: the bundled 8k real arXiv sample; one combined title+abstract field, no title boost
-(``BM25Index.open(..., title_boost=0)`` with the title folded into the abstract), so both
+Setup: the bundled 8k real arXiv sample; the title folded into the abstract (so ``text_t``
+holds exactly title + abstract, with no title repetition), so both
 engines score exactly the same token lists from :mod:`indexer.tokenizer`. rank-bm25 runs
 with tantivy's k1=1.2, b=0.75.
 
@@ -37,7 +37,7 @@ N_QUERIES = 30
 def setup(tmp_path_factory):
     with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
         docs = [json.loads(line) for line in f]
-    ix = BM25Index.open(tmp_path_factory.mktemp("ref") / "bm25", title_boost=0)
+    ix = BM25Index.open(tmp_path_factory.mktemp("ref") / "bm25")
     ix.upsert([IndexedDoc(d["id"], "", d["title"] + "\n" + d["abstract"]) for d in docs])
     ix.commit()
     tokens = [tokenize(d["title"]) + tokenize(d["abstract"]) for d in docs]

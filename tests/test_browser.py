@@ -12,7 +12,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.request import urlopen
 
 import pytest
 
@@ -346,6 +347,23 @@ def test_daily_page_day_navigation(browser, server):
     shot(browser, "desktop-daily")
 
 
+def test_api_docs_work_offline_under_the_csp(browser, server):
+    """The footer's "API" link opens Swagger UI, built from local files only, which lists the
+    endpoints and shows a parameter's schema, with no CSP violation."""
+    browser.get(server + "/")
+    browser.get_log("browser")  # drop earlier messages
+    browser.find_element(By.CSS_SELECTOR, "footer a[href='/docs']").click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10)
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/api/search", "/api/daily/{catexpr}"} <= {p.replace("\u200b", "") for p in paths}, paths
+    browser.find_element(By.CSS_SELECTOR, "#operations-search-search_api_search_get .opblock-summary").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#operations-search-search_api_search_get tr[data-param-name='size']"))
+    requests = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert requests and all(u.startswith(server) for u in requests), requests
+    assert not csp_errors(browser)
+    shot(browser, "desktop-api-docs", full=False)
+
+
 @pytest.mark.parametrize(
     "name,path",
     [("home", "/"), ("search", "/search?q=graph+neural+network&cat=cs.LG"), ("paper", "/paper/0704.0808"),
@@ -357,3 +375,26 @@ def test_phone_layout_has_no_sideways_scroll(phone, server, name, path):
     width = phone.execute_script("return document.documentElement.scrollWidth")
     assert width <= 375, f"{path} is {width}px wide on a 375px phone"
     shot(phone, f"phone-{name}")
+
+
+@pytest.mark.parametrize("query,needles", [
+    ("图神经网络", ("graph neural", "gnn")),
+    ("基于Transformer的目标检测", ("detect",)),
+    ("大语言模型的数学推理", ("reason", "math")),
+])
+def test_chinese_topic_queries_find_on_topic_papers(browser, server, query, needles):
+    """README's Chinese examples (issue #13): hybrid search's top 5 are on topic, and the page
+    says what the Chinese was searched as in English."""
+    browser.get(server + "/search?" + urlencode({"q": query, "mode": "hybrid"}))
+    wait(browser, lambda d: len(hits(d)) >= 5)
+    for pid in hit_ids(browser)[:5]:  # the page shows a snippet: judge the whole abstract
+        paper = json.loads(urlopen(f"{server}/api/papers/{pid}", timeout=30).read())
+        text = (paper["title"] + " " + paper["abstract"]).lower()
+        assert any(n in text for n in needles), (query, paper["title"])
+    assert "Also searched in English" in browser.find_element(By.CSS_SELECTOR, ".translated").text
+
+
+def test_unmatched_phrase_says_it_was_relaxed(browser, server):
+    browser.get(server + "/search?" + urlencode({"q": '"graph neural quantum chromodynamics lattice"', "mode": "bm25"}))
+    wait(browser, lambda d: len(hits(d)) > 0)
+    assert "No exact match for" in browser.find_element(By.CSS_SELECTOR, ".notice.relaxed").text

@@ -51,5 +51,22 @@ def test_garbage_raises(bad):
         parse_category_expr(bad)
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("foo.AI", "unknown category 'foo.AI'"),
+        ("cs.XYZ", "unknown category 'cs.XYZ'"),
+        ("cs.AI+bogus", "unknown category 'bogus'"),
+        ("cs.AI-nonsense.XX", "unknown category 'nonsense.XX'"),
+        ("cs.AI!", "malformed category expression 'cs.AI!' near '!'"),
+        ("cs.AI+<script>", "malformed category expression 'cs.AI+<script>' near '<script>'"),
+    ],
+)
+def test_errors_name_the_unknown_category_or_the_stray_text(bad, message):
+    with pytest.raises(InvalidQuery) as e:
+        parse_category_expr(bad)
+    assert message in e.value.message
+
+
 def test_category_terms_add_archives():
     assert category_terms(["cs.AI", "cs.LG", "hep-th"]) == ["cs.AI", "cs", "cs.LG", "hep-th"]

@@ -107,15 +107,15 @@ def test_bad_input_is_an_error_line_not_a_traceback(tmp_path, cli_run):
     assert date_err.exit_code == 2 and "Invalid value for '--from'" in date_err.output
 
 
-def test_ingest_kaggle(tmp_path, shared_data, cli_run):
+def test_ingest_kaggle(tmp_path, arxiv_fixtures, cli_run):
     (tmp_path / "data").mkdir()
-    res = cli_run(tmp_path / "data", "ingest", "kaggle", str(shared_data / "arxiv" / "kaggle_sample.jsonl"))
+    res = cli_run(tmp_path / "data", "ingest", "kaggle", str(arxiv_fixtures / "kaggle_sample.jsonl"))
     assert res.exit_code == 0, res.output
     assert "200 inserted" in res.stdout
 
 
 @pytest.fixture()
-def standin(shared_data):
+def standin():
     from tests.arxiv_standin import ArxivStandin
 
     with ArxivStandin() as s:
@@ -139,7 +139,7 @@ def test_ingest_ids_and_oai_against_the_standin(tmp_path, standin, cli_run):
     assert stats["papers"] == 10 and stats["last_ingest_run"]["kind"] == "oai"
 
 
-def test_upstream_failure_exit_code(tmp_path, shared_data):
+def test_upstream_failure_exit_code(tmp_path):
     from tests.arxiv_standin import ArxivStandin
 
     with ArxivStandin(unavailable=10) as s:

@@ -135,6 +135,22 @@ def test_daily_list_and_navigation(search_engine):
         assert prev.next_day == d.day
 
 
+def test_daily_opens_on_the_latest_real_batch_not_a_stray_cross_list(search_engine):
+    """In the sample cs.AI's newest day (2026-07-09) holds one cross-listed paper; the
+    listing day before it holds 128. Without a date the list opens on the batch, and the
+    stray day stays one "next" click away."""
+    for expr in ("cs.AI", "cs.LG", "cs.AI+cs.LG-cs.CV"):
+        d = search_engine.daily(expr)
+        assert d.day == date(2026, 7, 1) and d.total >= 35, (expr, d.day, d.total)
+        assert d.next_day == date(2026, 7, 9)
+        stray = search_engine.daily(expr, day=d.next_day)
+        assert stray.total == 1 and stray.prev_day == d.day and stray.next_day is None
+    assert search_engine.daily("cs.AI").total == 128
+    # a sparse category (a paper every few days) still opens on its newest day
+    hep = search_engine.daily("hep-th")
+    assert hep.total >= 1 and hep.next_day is None
+
+
 def test_categories_and_stats(search_engine):
     cats = dict(search_engine.categories())
     assert cats["cs.CV"] > 100

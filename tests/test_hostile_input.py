@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.arxiv_standin import ArxivStandin, shared_available
+from tests.arxiv_standin import ArxivStandin
 from tests.conftest import make_settings
 
 SQL_HTML = [
@@ -313,7 +313,6 @@ def test_body_integers_are_strict(client, k):
         assert r.json()["error"]["code"] == "invalid_input"
 
 
-@pytest.mark.skipif(not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found")
 def test_disk_full_while_publishing_loses_nothing(tmp_path, monkeypatch):
     import indexer.manifest as manifest_mod
     from indexer.errors import StorageError

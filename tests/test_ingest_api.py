@@ -1,5 +1,5 @@
 """arXiv API (Atom) by id, replayed from REAL recorded responses
-(../shared/data/arxiv/api_atom, current and legacy backends) through httpx.MockTransport:
+(tests/fixtures/arxiv/api_atom, current and legacy backends) through httpx.MockTransport:
 single and multi-id lookups, zero results, the API's error entry, old-style ids, retries
 on 503 / timeouts, and `ingest_ids` writing through the one upsert path."""
 
@@ -25,8 +25,8 @@ KEYS = ("search_query", "id_list", "start", "max_results")
 
 
 @pytest.fixture(scope="module")
-def atom_dir(shared_data) -> Path:
-    return shared_data / "arxiv" / "api_atom"
+def atom_dir(arxiv_fixtures) -> Path:
+    return arxiv_fixtures / "api_atom"
 
 
 class ApiReplay:

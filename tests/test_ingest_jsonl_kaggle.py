@@ -1,5 +1,5 @@
 """File sources: our JSONL (the bundled 8k sample, plain and gzip) and real Kaggle
-snapshot lines (../shared/data/arxiv/kaggle_sample.jsonl), including bad lines,
+snapshot lines (tests/fixtures/arxiv/kaggle_sample.jsonl), including bad lines,
 truncated files, re-ingest idempotency and the ingest_runs record."""
 
 from __future__ import annotations
@@ -212,8 +212,8 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def kaggle_file(shared_data) -> Path:
-    return shared_data / "arxiv" / "kaggle_sample.jsonl"
+def kaggle_file(arxiv_fixtures) -> Path:
+    return arxiv_fixtures / "kaggle_sample.jsonl"
 
 
 def test_kaggle_sample_fields(tmp_path, kaggle_file):

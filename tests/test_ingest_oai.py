@@ -1,5 +1,5 @@
 """OAI-PMH harvesting replayed from REAL recorded arXiv responses
-(../shared/data/arxiv/oai_pmh) through httpx.MockTransport: resumption tokens, the
+(tests/fixtures/arxiv/oai_pmh) through httpx.MockTransport: resumption tokens, the
 recorded 503 + Retry-After, timeouts, truncated bodies, OAI errors, deleted records,
 politeness delay (injected sleep, never waits) and resuming after an interrupted run."""
 
@@ -28,8 +28,8 @@ PAGE2_IDS = {"1412.8544", "hep-th/9504118"}
 
 
 @pytest.fixture(scope="module")
-def oai_dir(shared_data) -> Path:
-    return shared_data / "arxiv" / "oai_pmh"
+def oai_dir(arxiv_fixtures) -> Path:
+    return arxiv_fixtures / "oai_pmh"
 
 
 class Replay:

@@ -24,17 +24,11 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.arxiv_standin import ArxivStandin, shared_available
-
-pytestmark = pytest.mark.skipif(
-    not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found"
-)
-
-import httpx  # noqa: E402
-
-from tests.nightly_support import (  # noqa: E402
+from tests.arxiv_standin import ArxivStandin
+from tests.nightly_support import (
     REPO,
     base_settings,
     cli_env,

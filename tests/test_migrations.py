@@ -66,3 +66,23 @@ def test_papers_migrate_command_is_idempotent(tmp_path):
     assert f"migrated from empty to {head_revision()}" in first.stdout
     second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and f"already at revision {head_revision()}" in second.stdout
+
+
+def test_up_to_date_check_agrees_with_alembic_without_importing_it(tmp_path):
+    """Every process asks is_up_to_date on open; it reads the version table and the version
+    files' declarations itself (Alembic costs more to import than a CLI search)."""
+    from indexer.migrate import _declared_heads
+
+    assert _declared_heads() == {head_revision()}
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'older'")
+    assert not is_up_to_date(engine) and current_revision(engine) == "older"
+    probe = (
+        "import sys; from indexer.db import make_engine; from indexer.migrate import is_up_to_date; "
+        f"print(is_up_to_date(make_engine({str('sqlite:///' + str(tmp_path / 'n.db'))!r})), 'alembic' in sys.modules)"
+    )
+    upgrade(make_engine(f"sqlite:///{tmp_path / 'n.db'}"))
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "False"], out.stderr

@@ -19,7 +19,7 @@ import pytest
 from indexer.errors import AlreadyRunning, UpstreamError
 from indexer.locks import run_lock
 from indexer.nightly import harvest_window, last_datestamp, nightly
-from tests.arxiv_standin import ArxivStandin, shared_available
+from tests.arxiv_standin import ArxivStandin
 from tests.nightly_support import (
     base_settings,
     cli_env,
@@ -42,7 +42,6 @@ def _missing(module: str) -> bool:
         return True
 
 
-needs_shared = pytest.mark.skipif(not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found")
 needs_store = pytest.mark.skipif(_missing("indexer.store"), reason="indexer.store (upsert_papers, issue #3) not there yet")
 needs_ingest = pytest.mark.skipif(
     _missing("indexer.ingest.oai") or _missing("indexer.store"),
@@ -69,7 +68,6 @@ def _settings_for(standin, settings):
 
 
 @needs_ingest
-@needs_shared
 def test_first_run_harvests_builds_and_publishes(tmp_path, standin):
     settings = _settings_for(standin, base_settings(tmp_path / "d", n=200))
     before = db_state(settings)
@@ -98,7 +96,6 @@ def test_first_run_harvests_builds_and_publishes(tmp_path, standin):
 
 
 @needs_ingest
-@needs_shared
 def test_rerun_with_nothing_new_exits_zero_and_keeps_version(tmp_path, standin):
     settings = _settings_for(standin, base_settings(tmp_path / "d", n=50))
     nightly(settings, from_date=OLD, set_spec="cs", sleep=Sleeps())
@@ -116,7 +113,6 @@ def test_rerun_with_nothing_new_exits_zero_and_keeps_version(tmp_path, standin):
 
 
 @needs_ingest
-@needs_shared
 def test_window_starts_one_day_before_last_datestamp(tmp_path):
     with ArxivStandin(filter_records=True) as standin:
         settings = _settings_for(standin, base_settings(tmp_path / "d", n=20))
@@ -140,7 +136,6 @@ def test_window_starts_one_day_before_last_datestamp(tmp_path):
 
 
 @needs_ingest
-@needs_shared
 def test_first_run_without_from_harvests_from_yesterday(tmp_path):
     with ArxivStandin(filter_records=True) as standin:
         settings = _settings_for(standin, fresh_settings(tmp_path / "d"))
@@ -153,7 +148,6 @@ def test_first_run_without_from_harvests_from_yesterday(tmp_path):
 
 
 @needs_ingest
-@needs_shared
 def test_dry_run_writes_nothing(tmp_path, standin):
     settings = _settings_for(standin, fresh_settings(tmp_path / "d"))
     proc = run_papers(settings, "nightly", "--dry-run", "--from", "2024-01-02", "--set", "cs", standin=standin)
@@ -173,7 +167,6 @@ def test_dry_run_writes_nothing(tmp_path, standin):
 
 
 @needs_ingest
-@needs_shared
 def test_second_run_exits_75_while_first_holds_the_lock(tmp_path):
     """Two real processes: the first blocks mid-harvest, the second exits 75 at once."""
     with ArxivStandin(filter_records=False, hold_token=True) as standin:
@@ -209,7 +202,6 @@ def test_lock_is_exclusive_in_process_and_released(tmp_path):
 
 
 @needs_ingest
-@needs_shared
 def test_503_retry_after_is_honoured(tmp_path):
     with ArxivStandin(filter_records=False, unavailable=1) as standin:
         settings = _settings_for(standin, base_settings(tmp_path / "d", n=20, build_index=False))
@@ -221,7 +213,6 @@ def test_503_retry_after_is_honoured(tmp_path):
 
 
 @needs_ingest
-@needs_shared
 def test_upstream_failure_is_recorded_and_index_kept(tmp_path):
     with ArxivStandin(filter_records=False, unavailable=100) as standin:
         settings = _settings_for(standin, base_settings(tmp_path / "d", n=20))
@@ -238,7 +229,6 @@ def test_upstream_failure_is_recorded_and_index_kept(tmp_path):
 
 
 @needs_ingest
-@needs_shared
 def test_api_stats_shows_the_nightly_run(tmp_path, standin):
     from fastapi.testclient import TestClient
 
@@ -253,7 +243,6 @@ def test_api_stats_shows_the_nightly_run(tmp_path, standin):
 
 
 @needs_store
-@needs_shared
 def test_build_cli_prints_one_summary_line(tmp_path):
     settings = base_settings(tmp_path / "d", n=40, build_index=False)
     proc = run_papers(settings, "build", "--no-embeddings")
@@ -263,10 +252,9 @@ def test_build_cli_prints_one_summary_line(tmp_path):
 
 
 @needs_store
-@needs_shared
-def test_backfill_kaggle_ingests_then_builds(tmp_path, shared_data):
+def test_backfill_kaggle_ingests_then_builds(tmp_path, arxiv_fixtures):
     settings = fresh_settings(tmp_path / "d")
-    snapshot = str(shared_data / "arxiv" / "kaggle_sample.jsonl")
+    snapshot = str(arxiv_fixtures / "kaggle_sample.jsonl")
     proc = run_papers(settings, "backfill", "kaggle", snapshot, "--no-embeddings", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -281,7 +269,6 @@ def test_backfill_kaggle_ingests_then_builds(tmp_path, shared_data):
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
 
 
-@needs_shared
 def test_standin_replays_recorded_oai_pages_and_errors():
     """The stand-in itself: token paging, window/set filtering, 503, OAI errors, API feeds."""
     import httpx

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from indexer.build import bm25_path
 from service import sizing
 from service.sizing import index_bytes, memory_limit_bytes, plan_workers
 
@@ -77,7 +78,7 @@ def test_index_bytes_counts_the_published_bm25_index_and_graphs(built_settings, 
     from tests.conftest import make_settings
 
     size, papers = index_bytes(built_settings)
-    bm25 = sum(p.stat().st_size for p in (built_settings.index_dir / "bm25").rglob("*") if p.is_file())
+    bm25 = sum(p.stat().st_size for p in bm25_path(built_settings).rglob("*") if p.is_file())
     assert papers == 8000 and size == bm25 > 0  # the sample is below the graph threshold: no ann files
     assert index_bytes(make_settings(tmp_path)) == (0, 0)  # before the first build
 

@@ -103,3 +103,27 @@ def test_marks_match_the_plain_definition():
         terms = set(parse_query(q).positive_terms)
         for text in texts:
             assert _matches(text, terms) == _reference_marks(text, terms), (q, text[:80])
+
+
+def test_marks_follow_the_words_the_terms_came_from():
+    """By stem, the keyword `setting` is the term `set`, which `Open-Set` and `sets` carry too.
+    Given the words, only inflections of them are marked; compounds still match a part."""
+    text = "Open-Set recognition in the few-shot setting: two settings, sets of U-Net models and studies."
+    kw = "setting"
+    out = highlight(text, set(tokenize(kw)), max_chars=0, words=kw)
+    assert _marked(out) == ["setting", "settings"]
+    assert "Open-Set" in _marked(highlight(text, set(tokenize(kw)), max_chars=0))  # terms alone: the old marks
+    q = "open-set unet model study"
+    assert _marked(highlight(text, parse_query(q).positive_terms, max_chars=0, words=q)) == ["Open-Set", "sets", "U-Net", "models", "studies"]
+    zh = "基于Transformer的目标检测"
+    assert _marked(highlight(zh, parse_query("目标检测").positive_terms, max_chars=0, words="目标检测")) == ["目标", "检测"]
+
+
+def test_related_papers_do_not_mark_open_set_for_setting(search_engine):
+    """Every related/search hit in the sample: a marked word is an inflection of a query word."""
+    hits = search_engine.search("open-set setting", mode="bm25", size=20).hits
+    marked = {m for h in hits for m in _marked(h.title_html + h.snippet_html)}
+    assert "Open-Set" in marked or "open-set" in marked
+    only_setting = search_engine.search("setting", mode="bm25", size=50).hits
+    marked = {m.lower() for h in only_setting for m in _marked(h.title_html + h.snippet_html)}
+    assert marked and marked <= {"setting", "settings"}, marked

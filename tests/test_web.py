@@ -72,6 +72,8 @@ def test_home(app_client):
     assert "/daily/cs.CV" in cat_links
     assert re.search(r"cs\.CV\s*</span>\s*<span class=\"count\">[\d,]+", r.text)
     assert "Latest days" in page.text and any(h.startswith("/paper/") for h in page.links)
+    # the cs.AI card shows its latest real batch, not 2026-07-09's one cross-listed paper
+    assert re.search(r'href="/daily/cs.AI">cs.AI</a> <span class="muted small">2026-07-01 · 128 papers', r.text)
 
 
 def test_search_results_page(app_client):
@@ -165,6 +167,10 @@ def test_daily_page(app_client):
 def test_daily_page_bad_input(app_client):
     r, page = get_page(app_client, "/daily/cs.CV?date=2024-99-99", status=422)
     assert "'date' must be a date" in page.text
+    r, page = get_page(app_client, "/daily/cs.CV?sort=interests", status=422)
+    assert "'sort' must be one of default, prefs (not 'interests')" in page.text and page.with_class("hit")
+    r, page = get_page(app_client, "/search?q=graph&mode=meaning", status=422)
+    assert "'mode' must be one of hybrid, bm25, dense (not 'meaning')" in page.text
     get_page(app_client, "/daily/+-+", status=422)
 
 
@@ -205,7 +211,7 @@ def test_unknown_page_is_a_404_page(app_client):
 
 
 def test_no_inline_script_or_handlers(app_client):
-    for url in ("/", "/search?q=quantum", "/paper/0704.0808", "/daily/cs.CV", "/keywords", "/similar", "/interests", "/nope"):
+    for url in ("/", "/search?q=quantum", "/paper/0704.0808", "/daily/cs.CV", "/keywords", "/similar", "/interests", "/docs", "/nope"):
         r = app_client.get(url, headers=HTML)
         page = Page(r.text)
         for attrs in page.scripts:
@@ -213,6 +219,21 @@ def test_no_inline_script_or_handlers(app_client):
         for tag, attrs in page.elements:
             assert not any(k.startswith("on") for k in attrs), (url, tag, attrs)
         assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_api_docs_page_is_local(app_client):
+    """/docs: Swagger UI from files served here (no CDN, no inline script), linked from the footer."""
+    r, page = get_page(app_client, "/docs")
+    srcs = [s["src"] for s in page.scripts]
+    assert srcs == ["/static/api-docs/swagger-ui-bundle.js", "/static/api-docs.js"]
+    for asset in [*srcs, *page.stylesheets]:
+        a = app_client.get(asset)
+        assert a.status_code == 200 and len(a.content) > 100, asset
+    assert "SwaggerUIBundle" in app_client.get("/static/api-docs/swagger-ui-bundle.js").text
+    assert 'data-openapi-url="/openapi.json"' in r.text
+    assert "/docs" not in app_client.get("/openapi.json").json()["paths"]
+    r, home = get_page(app_client, "/")
+    assert "/docs" in home.links and "/openapi.json" not in home.links
 
 
 def test_first_page_load_is_under_300kb(app_client):

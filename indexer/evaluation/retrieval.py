@@ -30,7 +30,8 @@ from typing import Any
 
 from indexer.errors import IndexUnavailable, InvalidInput, InvalidQuery
 
-MODES = ("bm25", "dense", "hybrid", "rank-bm25")
+MODES = ("bm25", "dense", "hybrid", "rank-bm25", "bm25s", "fts5")
+BASELINES = ("rank-bm25", "bm25s", "fts5")  # measured beside ours, with the same scorer
 CANDIDATES = 200  # per retriever before fusion, as in the engine
 RUN_DEPTH = 100  # TREC run and recall depth
 
@@ -160,8 +161,12 @@ def content_key(text: str) -> str:
 class Bm25Runner:
     """Our serving BM25 index over the collection, in a directory that is thrown away."""
 
-    def __init__(self, data: BeirData, directory: Path):
+    def __init__(self, data: BeirData, directory: Path, *, feedback: bool = True, translate: bool = True):
         from indexer.bm25 import BM25Index, IndexedDoc
+
+        self.corpus = data.corpus
+        self.feedback = feedback
+        self.translate = translate
 
         self.index = BM25Index.open(directory / "bm25")
         batch = []
@@ -179,7 +184,7 @@ class Bm25Runner:
     def search(self, query: str, limit: int = CANDIDATES) -> tuple[Run, str, float]:
         """(BM25 run, text for the dense side, lexical evidence), exactly as the engine
         parses a query; a query the parser refuses is searched as a bag of its terms."""
-        from indexer import fusion
+        from indexer import fusion, lexical, zh_en
         from indexer.query import parse_query
 
         try:
@@ -189,9 +194,16 @@ class Bm25Runner:
             terms = self.index.tokenizer.tokenize(query)
             run = [(h.id, h.score) for h in self.index.search_tokens(terms, limit=limit)]
             return run, query, fusion.lexical_evidence(terms, self.index.doc_freq, self.index.num_docs)
-        res = self.index.search(parsed, limit=limit)
-        evidence = fusion.lexical_evidence(sorted(parsed.positive_terms), self.index.doc_freq, self.index.num_docs)
+        tr = zh_en.translate(parsed.text) if self.translate else None
+        res = lexical.rank(self.index, parsed, texts=self._texts, limit=limit, feedback=self.feedback,
+                           translated=tr.units if tr else ())
+        evidence = lexical.evidence(parsed, self.index.doc_freq, self.index.num_docs,
+                                    tr.weights if tr else None, tr.coverage if tr else 0.0)
         return [(h.id, h.score) for h in res.hits], parsed.text, evidence
+
+    def _texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(title, text) of documents, as the engine reads them from its database."""
+        return {i: self.corpus[i] for i in ids if i in self.corpus}
 
     def close(self) -> None:
         close = getattr(self.index, "close", None)
@@ -281,6 +293,53 @@ def rank_bm25_runs(data: BeirData, tokenize: Callable[[str], list[str]] | None =
     return out
 
 
+def bm25s_runs(data: BeirData, depth: int = RUN_DEPTH) -> dict[str, Run]:
+    """Baseline: ``bm25s`` (k1=1.5, b=0.75, Lucene idf) with PyStemmer English stemming and
+    bm25s's English stop words over title + text: the strong plain BM25 of issue #13."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    ids = list(data.corpus)
+    corpus_tokens = bm25s.tokenize([f"{t} {x}" for t, x in (data.corpus[i] for i in ids)], stopwords="en",
+                                   stemmer=stemmer, show_progress=False)
+    retriever = bm25s.BM25()
+    retriever.index(corpus_tokens, show_progress=False)
+    qids = list(data.queries)
+    out: dict[str, Run] = {q: [] for q in qids}
+    q_tokens = bm25s.tokenize([data.queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False)
+    k = min(depth, len(ids))
+    docs, scores = retriever.retrieve(q_tokens, k=k, show_progress=False, n_threads=1)
+    for j, q in enumerate(qids):
+        out[q] = [(ids[int(i)], float(s)) for i, s in zip(docs[j], scores[j], strict=True) if s > 0]
+    return out
+
+
+def fts5_runs(data: BeirData, depth: int = RUN_DEPTH) -> dict[str, Run]:
+    """Baseline: SQLite FTS5 (``porter unicode61`` tokenizer, ``bm25()`` ranking) over title
+    + text, each query's words OR-ed (quoted, so no word is read as FTS5 syntax)."""
+    import sqlite3
+
+    word = re.compile(r"\w+")
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute("CREATE VIRTUAL TABLE docs USING fts5(id UNINDEXED, body, tokenize='porter unicode61')")
+        db.executemany("INSERT INTO docs (id, body) VALUES (?, ?)", ((i, f"{t} {x}") for i, (t, x) in data.corpus.items()))
+        out: dict[str, Run] = {}
+        for qid, q in data.queries.items():
+            words = list(dict.fromkeys(word.findall(q.lower())))
+            if not words:
+                out[qid] = []
+                continue
+            match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+            rows = db.execute("SELECT id, bm25(docs) FROM docs WHERE docs MATCH ? ORDER BY bm25(docs) LIMIT ?",
+                              (match, depth)).fetchall()
+            out[qid] = [(str(i), -float(s)) for i, s in rows]  # bm25() is lower-is-better
+        return out
+    finally:
+        db.close()
+
+
 def evaluate_retrieval(
     directory: str | Path,
     mode: str = "hybrid",
@@ -309,10 +368,10 @@ def evaluate_retrieval(
     extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="papers-eval-") as tmp:
         work = Path(tmp)
-        if mode == "rank-bm25":
+        if mode in BASELINES:
             t = time.perf_counter()
-            runs = rank_bm25_runs(data)
-            timings["rank_bm25_s"] = round(time.perf_counter() - t, 2)
+            runs = {"rank-bm25": rank_bm25_runs, "bm25s": bm25s_runs, "fts5": fts5_runs}[mode](data)
+            timings[f"{mode.replace('-', '_')}_s"] = round(time.perf_counter() - t, 2)
         else:
             t = time.perf_counter()
             bm25 = Bm25Runner(data, work)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from indexer.errors import InvalidInput
-from indexer.settings import get_settings
+from service.commands import get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHOICES = ("sample", "10k", "100k", "1m")

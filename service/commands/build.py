@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from indexer.settings import get_settings
+from service.commands import get_settings
 
 
 def _echo_report(report, as_json: bool) -> None:

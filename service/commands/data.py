@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from indexer.settings import get_settings
+from service.commands import get_settings
 
 SHOWN_ERRORS = 10
 

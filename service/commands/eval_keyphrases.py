@@ -12,14 +12,6 @@ import json
 import click
 
 from indexer.errors import InvalidInput
-from indexer.evaluation.keyphrases import (
-    evaluate_collection,
-    evaluate_extractor,
-    jieba_baseline,
-    load_keyphrase_docs,
-    pad_documents,
-    yake_baseline,
-)
 
 
 @click.command("keyphrases")
@@ -50,6 +42,15 @@ def eval_keyphrases_cmd(
     directory: str, df: str, split: str | None, method: str, pad_words: int, as_json: bool
 ) -> None:
     """Keyphrase F1@5/F1@10/P@10/R@10 on a collection in keyphrase layout."""
+    from indexer.evaluation.keyphrases import (
+        evaluate_collection,
+        evaluate_extractor,
+        jieba_baseline,
+        load_keyphrase_docs,
+        pad_documents,
+        yake_baseline,
+    )
+
     if method == "ours":
         result = evaluate_collection(directory, df=df, split=split, pad_words=pad_words)
     else:

@@ -13,13 +13,14 @@ import click
 
 from indexer.errors import InvalidInput
 from indexer.evaluation.retrieval import MODES, evaluate_retrieval, write_trec_run
-from indexer.settings import get_settings
+from service.commands import get_settings
 
 
 @click.command("retrieval")
 @click.argument("directory", type=click.Path(file_okay=False, dir_okay=True))
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
-              help="bm25, dense, hybrid (the product's ranking); rank-bm25 = plain \\w+ rank-bm25 baseline")
+              help="bm25, dense, hybrid (the product's ranking); baselines: rank-bm25 (plain \\w+ tokens), "
+                   "bm25s (stemming + stop words), fts5 (SQLite FTS5 bm25(), OR-ed words)")
 @click.option("--model", default=None, help="Main embedding model (default: PAPERS_EMBEDDING_MODEL)")
 @click.option("--multilingual-model", default=None,
               help="Model for queries with CJK text (default: PAPERS_MULTILINGUAL_MODEL; '' = none)")

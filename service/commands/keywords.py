@@ -14,13 +14,15 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from indexer.errors import InvalidInput
-from indexer.keywords import DocFreqs, KeywordExtractor
-from indexer.settings import get_settings
+from service.commands import get_settings
+
+if TYPE_CHECKING:
+    from indexer.keywords import DocFreqs
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,12 @@ def parse_lines(fh: IO[str], name: str) -> Iterator[tuple[object, str, str]]:
 
 def index_doc_freqs() -> DocFreqs:
     """The index's statistics when an index is built, else the shipped ones."""
+    from indexer.keywords import DocFreqs
+
     settings = get_settings()
-    path = settings.index_dir / "bm25"
+    from indexer.build import bm25_path
+
+    path = bm25_path(settings)
     if path.is_dir():
         try:
             from indexer.bm25 import BM25Index
@@ -64,6 +70,8 @@ def index_doc_freqs() -> DocFreqs:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines output (the default is tab-separated text)")
 def keywords_cmd(file: IO[str], k: int, df_from_input: bool, as_json: bool) -> None:
     """Top-k keywords of each JSON line {id, title, text} of FILE (or stdin)."""
+    from indexer.keywords import DocFreqs, KeywordExtractor
+
     name = getattr(file, "name", "-")
     name = "stdin" if name in ("-", "<stdin>") else name
     rows: Iterator[tuple[object, str, str]] | list[tuple[object, str, str]] = parse_lines(file, name)

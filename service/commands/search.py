@@ -9,7 +9,7 @@ from datetime import date
 
 import click
 
-from indexer.settings import get_settings
+from service.commands import get_settings
 
 
 def _date(_ctx, _param, value: str | None) -> date | None:
@@ -45,6 +45,9 @@ def search_command(query, mode, cat, date_from, date_to, sort, page, size, as_js
                     "mode": res.mode,
                     "total": res.total,
                     "took_ms": res.took_ms,
+                    "relaxed": res.relaxed,
+                    "exact_total": res.exact_total,
+                    "translated": res.translated,
                     "hits": [{k: v for k, v in h.to_dict().items() if not k.endswith("_html")} for h in res.hits],
                 },
                 ensure_ascii=False,
@@ -52,6 +55,12 @@ def search_command(query, mode, cat, date_from, date_to, sort, page, size, as_js
         )
         return
     width = min(shutil.get_terminal_size((100, 20)).columns, 120)
+    if res.relaxed:
+        phrases = ", ".join(f'"{p}"' for p in res.relaxed)
+        click.echo(f"no exact match for {phrases}; showing the closest results" if not res.exact_total else
+                   f"only {res.exact_total} papers contain {phrases}; the closest results follow them")
+    if res.translated:
+        click.echo(f"also searched in English: {res.translated}")
     click.echo(f"{res.total} results ({res.mode}, {res.took_ms:.1f} ms)")
     for n, h in enumerate(res.hits, start=(page - 1) * size + 1):
         authors = ", ".join(h.authors[:3]) + (" et al." if len(h.authors) > 3 else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from indexer.settings import get_settings
+from service.commands import get_settings
 from service.sizing import MAX_DEFAULT_WORKERS, default_workers
 
 

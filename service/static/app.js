@@ -164,7 +164,7 @@
     fetch("/api/recommend", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ liked: liked, k: 10 })
+      body: JSON.stringify({ liked: liked, size: 10 })
     }).then(function (r) { return r.ok ? r.json() : { hits: [] }; }).then(function (data) {
       (data.hits || []).forEach(function (h) {
         var li = el("li", "hit");
