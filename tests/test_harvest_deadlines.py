@@ -73,8 +73,8 @@ class Trickle:
 
 
 @pytest.fixture(scope="module")
-def oai_dir(shared_data):
-    return shared_data / "arxiv" / "oai_pmh"
+def oai_dir(arxiv_fixtures):
+    return arxiv_fixtures / "oai_pmh"
 
 
 def _harvest(settings):

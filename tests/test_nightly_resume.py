@@ -22,14 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.arxiv_standin import ARXIV, ArxivStandin, shared_available
-
-pytestmark = pytest.mark.skipif(
-    not shared_available(), reason="recorded arXiv responses (../shared/data/arxiv) not found"
-)
-
-from indexer.engine import SearchEngine  # noqa: E402
-from tests.nightly_support import (  # noqa: E402
+from indexer.engine import SearchEngine
+from tests.arxiv_standin import ARXIV, ArxivStandin
+from tests.nightly_support import (
     base_settings,
     cli_env,
     db_state,
