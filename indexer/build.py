@@ -211,7 +211,7 @@ def _open_bm25_for_build(settings: Settings, prev: Manifest):
     """The BM25 index to build into, and whether it must be rebuilt from every row.
 
     A directory that cannot be opened (a truncated or corrupt segment) is moved aside to
-    ``bm25.broken`` (the last one is kept for a post-mortem) and a fresh index is built; a
+    ``<its name>.broken`` (the last one is kept for a post-mortem) and a fresh index is built; a
     missing or emptied index under a published version that had papers is rebuilt too.
     Errors of the disk itself (permissions, disk full) are not "corrupt": they propagate.
     """

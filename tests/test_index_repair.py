@@ -23,11 +23,13 @@ N = 60
 
 
 def _damage(settings, how: str) -> None:
+    from indexer.build import bm25_path
+
     index = settings.index_dir
     if how == "bm25-missing":
-        shutil.rmtree(index / "bm25")
+        shutil.rmtree(bm25_path(settings))
     elif how == "segment-truncated":
-        seg = max((p for p in (index / "bm25").iterdir() if p.suffix == ".term"), key=lambda p: p.stat().st_size)
+        seg = max((p for p in bm25_path(settings).iterdir() if p.suffix == ".term"), key=lambda p: p.stat().st_size)
         seg.write_bytes(seg.read_bytes()[: seg.stat().st_size // 2])
     elif how == "manifest-truncated":
         m = index / "manifest.json"
