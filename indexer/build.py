@@ -92,14 +92,19 @@ def embedding_text(title: str, abstract: str) -> str:
 
 
 def current_manifest(settings: Settings) -> Manifest:
-    """The published manifest, falling back to the previous one if it is corrupt."""
+    """The published manifest, falling back to the previous one if it is corrupt (and to
+    "nothing published" when both are)."""
     from indexer.errors import IndexUnavailable
 
     try:
         m = read_manifest(settings.index_dir)
     except IndexUnavailable as e:
         log.error("%s; falling back to the previous version", e)
-        m = read_previous_manifest(settings.index_dir)
+        try:
+            m = read_previous_manifest(settings.index_dir)
+        except IndexUnavailable as e2:  # both broken: as if nothing was published (build repairs)
+            log.error("%s; no readable index version", e2)
+            m = None
     return m or Manifest()
 
 
@@ -145,26 +150,101 @@ def build(
 
 
 def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str | None, full: bool) -> BuildReport:
-    from indexer.bm25 import BM25Index
+    from indexer.verify import verify_published
 
     t0 = time.perf_counter()
     engine = open_database(settings)
+    before = verify_published(settings)
     prev = current_manifest(settings)
+    republish = before.manifest_broken  # never leave a corrupt manifest as the published one
+    if before.manifest_broken:
+        # the new version is numbered above every version readers may have seen
+        seen = _salvaged_version(settings.index_dir, engine)
+        if prev.version == 0:  # no readable manifest at all: nothing says what the index holds
+            prev, full = Manifest(version=seen), True
+        else:
+            prev.version = max(prev.version, seen)
     report = BuildReport()
     run_id = _start_run(engine)
-
-    bm25 = BM25Index.open(bm25_path(settings))
     try:
-        return _build_into(settings, engine, bm25, prev, report, run_id, t0,
-                           embeddings=embeddings, progress=progress, device=device, full=full)
+        bm25, rebuilt = _open_bm25_for_build(settings, prev)
+    except BaseException:
+        _fail_run(engine, run_id)
+        raise
+    try:
+        report = _build_into(settings, engine, bm25, prev, report, run_id, t0, embeddings=embeddings,
+                             progress=progress, device=device, full=full or rebuilt, republish=republish)
     except BaseException:
         bm25.rollback()  # release tantivy's writer lock; committed versions stay intact
         _fail_run(engine, run_id)
         raise
+    bm25.close()
+    after = verify_published(settings)
+    if not after.ok:
+        from indexer.errors import IndexUnavailable
+
+        raise IndexUnavailable(f"the published index version {report.version} does not verify: {after.summary()}")
+    return report
+
+
+def _salvaged_version(index_dir: Path, engine: Engine) -> int:
+    """The highest version number published so far, as far as it can still be read: in the
+    broken manifests, and in the log rows of successful builds ("index version N: ...")."""
+    import re
+
+    from indexer.manifest import MANIFEST_NAME, PREVIOUS_NAME
+    from indexer.models import IngestRun
+
+    with engine.connect() as conn:
+        messages = conn.execute(
+            select(IngestRun.message).where(IngestRun.kind == "build", IngestRun.status == "ok")
+        ).scalars()
+        found = [int(m.group(1)) for msg in messages if msg and (m := re.match(r"index version (\d+)", msg))]
+    found.append(0)
+    for name in (MANIFEST_NAME, PREVIOUS_NAME):
+        try:
+            text = (index_dir / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        found += [int(v) for v in re.findall(r'"version"\s*:\s*(\d{1,9})', text)]
+    return max(found)
+
+
+def _open_bm25_for_build(settings: Settings, prev: Manifest):
+    """The BM25 index to build into, and whether it must be rebuilt from every row.
+
+    A directory that cannot be opened (a truncated or corrupt segment) is moved aside to
+    ``<its name>.broken`` (the last one is kept for a post-mortem) and a fresh index is built; a
+    missing or emptied index under a published version that had papers is rebuilt too.
+    Errors of the disk itself (permissions, disk full) are not "corrupt": they propagate.
+    """
+    import shutil
+
+    from indexer.bm25 import BM25Index
+    from indexer.errors import StorageError
+
+    path = bm25_path(settings)
+    try:
+        bm25 = BM25Index.open(path)
+    except StorageError as e:
+        if not isinstance(e.__cause__, ValueError) or "Permission" in str(e.__cause__):
+            raise
+        aside = path.with_name(path.name + ".broken")
+        log.error("%s; moving it to %s and rebuilding the BM25 index from the database", e.message, aside)
+        if aside.exists():
+            shutil.rmtree(aside)
+        os.replace(path, aside)
+        return BM25Index.open(path), True
+    if prev.docs and bm25.num_docs == 0:
+        log.error("the BM25 index is empty but version %d has %d papers: rebuilding it from the database",
+                  prev.version, prev.docs)
+        return bm25, True
+    return bm25, False
 
 
 def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report: BuildReport, run_id: int,
-                t0: float, *, embeddings: bool, progress: bool, device: str | None, full: bool) -> BuildReport:
+                t0: float, *, embeddings: bool, progress: bool, device: str | None, full: bool,
+                republish: bool = False) -> BuildReport:
     from indexer.errors import IndexUnavailable
 
     rebuild_bm25 = bm25.stale  # written by another tokenizer/schema version: re-index every row
@@ -245,7 +325,7 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
                 emb_info[model] = {**emb_info[model], **store.save()}
 
     did_work = report.indexed or report.removed or report.keywords or any(report.embedded.values()) or emb_info != prev.embeddings
-    if not did_work and prev.version and not full:
+    if not did_work and prev.version and not full and not republish:
         report.version, report.built_seq, report.docs = prev.version, prev.built_seq, prev.docs
         report.seconds = time.perf_counter() - t0
         _finish_run(engine, run_id, report)

@@ -140,6 +140,17 @@ class SearchEngine:
     def version(self) -> int:
         return self._state.manifest.version if self._state else 0
 
+    def index_problem(self) -> str | None:
+        """Why the loaded version cannot answer what its manifest promises (None: it can).
+        More papers than the manifest is fine: a build committed and has not published yet."""
+        state = self._state
+        if state is None:
+            return "no index has been published yet"
+        docs = state.bm25.num_docs
+        if docs < state.manifest.docs:
+            return f"the BM25 index holds {docs} papers but version {state.manifest.version} has {state.manifest.docs}"
+        return None
+
     def reload_if_changed(self) -> bool:
         stamp = manifest_stamp(self.settings.index_dir)
         if self._state is not None and stamp == self._state.stamp:

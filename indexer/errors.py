@@ -63,6 +63,12 @@ class UpstreamError(PapersError):
     exit_code = 5
 
 
+class HarvestDeadline(UpstreamError):
+    """A harvest ran past ``PAPERS_HARVEST_DEADLINE``; its progress is stored (resumable)."""
+
+    code = "harvest_deadline"
+
+
 class AlreadyRunning(PapersError):
     """Another nightly/build holds the lock. Exit code 75 (EX_TEMPFAIL) for cron."""
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -95,6 +96,9 @@ class HarvestState(Base):
     window_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     cursor: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # False from the first request of a window until its last page: a window a killed run
+    # left unfinished, even before it stored a token, is owed by the next nightly run
+    window_done: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
 
 
 class IngestRun(Base):

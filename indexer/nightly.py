@@ -16,6 +16,11 @@ Window: from the last successful harvest datestamp minus one day of overlap (arX
 datestamps are per day and a run may have started mid-day) up to today (UTC). A first
 run without ``--from`` and without harvest state harvests from yesterday; use
 ``--from`` to backfill further (or ``papers backfill kaggle`` for the whole archive).
+
+An interrupted window is never abandoned: when a previous run (killed, disk full,
+upstream failure, harvest deadline) left a window unfinished, whatever its dates, this
+run first finishes that window (resuming its stored token, or restarting the window
+when the token expired), then harvests its own window.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ class NightlyReport:
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
     pending_before: int = 0  # rows already in the DB but not yet in the published index
+    # the window an interrupted run left unfinished, finished first by this run
+    owed_from: date | None = None
+    owed_until: date | None = None
     built: bool = False
     version: int = 0
     indexed: int = 0
@@ -67,8 +75,17 @@ class NightlyReport:
     seconds: float = 0.0
     run_id: int | None = None
 
+    @property
+    def owed(self) -> str:
+        """The interrupted window this run finishes first, as text ('' when none)."""
+        if self.owed_until is None and self.owed_from is None:
+            return ""
+        return f"{_iso_or(self.owed_from)}..{_iso_or(self.owed_until)}"
+
     def summary(self) -> str:
         window = f"{self.set_spec} {self.from_date.isoformat()}..{self.until_date.isoformat()}"
+        if self.owed:
+            window += f" (after finishing the interrupted window {self.owed})"
         if self.dry_run:
             return (
                 f"dry run: would harvest set {window}; {self.pending_before} papers waiting to be indexed; "
@@ -100,6 +117,7 @@ class NightlyReport:
             "skipped": self.skipped,
             "errors": list(self.errors),
             "pending_before": self.pending_before,
+            "owed_window": self.owed or None,
             "built": self.built,
             "version": self.version,
             "indexed": self.indexed,
@@ -107,6 +125,10 @@ class NightlyReport:
             "embedded": dict(self.embedded),
             "seconds": round(self.seconds, 3),
         }
+
+
+def _iso_or(d: date | None) -> str:
+    return d.isoformat() if d else "…"
 
 
 def _today() -> date:
@@ -203,11 +225,12 @@ def nightly(
         engine = open_database(settings)
         start, until = harvest_window(settings, engine, set_spec, from_date)
         report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until)
+        _note_owed_window(engine, report)
         _close_interrupted_runs(engine)
         report.run_id = _start_run(engine, report)
         _event("nightly_start", set=set_spec, frm=start.isoformat(), until=until.isoformat(), run=report.run_id)
         try:
-            _harvest(settings, engine, report, client=client, sleep=sleep)
+            _harvest(settings, engine, report, from_date, client=client, sleep=sleep)
             _build_if_needed(settings, engine, report, embeddings=embeddings, progress=progress)
         except BaseException as e:
             report.seconds = time.perf_counter() - t0
@@ -230,23 +253,47 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _harvest(settings: Settings, engine: Engine, report: NightlyReport, *, client: Any, sleep) -> None:
+def _note_owed_window(engine: Engine, report: NightlyReport) -> None:
+    """Record in ``report`` the window an interrupted run left unfinished, when it is not
+    the very window this run harvests (that one simply resumes from its token)."""
+    from indexer.ingest.oai import owed_window
+
+    owed = owed_window(engine, harvest_source(report.set_spec))
+    if owed is not None and owed != (report.from_date, report.until_date):
+        report.owed_from, report.owed_until = owed
+
+
+def _harvest(settings: Settings, engine: Engine, report: NightlyReport, from_date: date | None, *,
+             client: Any, sleep) -> None:
+    """Finish the owed window (if any), then harvest this run's window."""
     from indexer.ingest.oai import harvest_oai
 
+    if report.owed:
+        _event("harvest_resume_window", set=report.set_spec, window=report.owed)
+        owed = harvest_oai(settings, engine, report.set_spec, report.owed_from, report.owed_until,
+                           client=client, sleep=sleep)
+        _add_counts(report, owed)
+        if from_date is None:  # the finished window moved last_datestamp: start from there
+            report.from_date, report.until_date = harvest_window(settings, engine, report.set_spec, None,
+                                                                 today=report.until_date)
     h = harvest_oai(settings, engine, report.set_spec, report.from_date, report.until_date, client=client, sleep=sleep)
-    report.inserted = int(getattr(h, "inserted", 0) or 0)
-    report.updated = int(getattr(h, "updated", 0) or 0)
-    report.unchanged = int(getattr(h, "unchanged", 0) or 0)
-    report.skipped = int(getattr(h, "skipped", 0) or 0)
-    errs = getattr(h, "errors", None) or []
-    report.errors = [str(x) for x in errs][:100] if isinstance(errs, list | tuple) else []
-    report.harvested = int(
-        getattr(h, "records", 0) or (report.inserted + report.updated + report.unchanged + report.skipped)
-    )
+    _add_counts(report, h)
     _event(
         "harvest_done", set=report.set_spec, records=report.harvested, inserted=report.inserted,
         updated=report.updated, unchanged=report.unchanged, skipped=report.skipped,
     )
+
+
+def _add_counts(report: NightlyReport, h: Any) -> None:
+    """Add one harvest's counts to the run's report."""
+    inserted, updated = int(h.inserted or 0), int(h.updated or 0)
+    unchanged, skipped = int(h.unchanged or 0), int(h.skipped or 0)
+    report.inserted += inserted
+    report.updated += updated
+    report.unchanged += unchanged
+    report.skipped += skipped
+    report.errors = (report.errors + [str(x) for x in (h.errors or [])])[:100]
+    report.harvested += int(h.records or 0) or (inserted + updated + unchanged + skipped)
 
 
 def pending_rows(settings: Settings, engine: Engine) -> int:
@@ -264,16 +311,14 @@ def pending_rows(settings: Settings, engine: Engine) -> int:
 def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, *, embeddings: bool, progress: bool) -> None:
     """Build when the DB holds rows the published index lacks (this run's or a killed run's)."""
     from indexer.build import build
-    from indexer.manifest import read_manifest
+    from indexer.verify import verify_published
 
     pending = pending_rows(settings, engine)
     report.pending_before = pending
-    try:
-        read_manifest(settings.index_dir)
-        corrupt = False
-    except PapersError:
-        corrupt = True  # the current manifest failed its checksum: publish a good version
-    if pending == 0 and not corrupt:
+    # a corrupt manifest or a missing/damaged BM25 index: the build repairs it
+    check = verify_published(settings)
+    damaged = check.manifest_broken or check.bm25_broken
+    if pending == 0 and not damaged:
         _event("build_skipped", reason="nothing_new")
         return
     b = build(settings, embeddings=embeddings, progress=progress, lock=False)
@@ -300,6 +345,9 @@ def _dry_run(settings: Settings, set_spec: str, from_date: date | None) -> Night
     report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until, dry_run=True, status="dry_run")
     if engine is not None:
         report.pending_before = pending_rows(settings, engine)
+        columns = {c["name"] for c in inspect(engine).get_columns(HarvestState.__tablename__)}
+        if "window_done" in columns:  # an older schema is migrated by the first real run
+            _note_owed_window(engine, report)
     _event("nightly_dry_run", set=set_spec, frm=start.isoformat(), until=until.isoformat(), pending=report.pending_before)
     return report
 

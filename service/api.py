@@ -28,6 +28,7 @@ from service.ondemand import paper_or_fetch
 from service.schemas import (
     BODY_ERRORS,
     ERROR_RESPONSES,
+    JSON_ERROR_RESPONSES,
     MAX_CATEXPR_CHARS,
     MAX_PAGE_SIZE,
     MAX_PREFS,
@@ -141,15 +142,17 @@ def healthz() -> dict[str, str]:
     responses={503: {"model": ErrorResponse, "description": "No index loaded yet"}},
 )
 def readyz(request: Request) -> Any:
-    from service.errors import json_error
+    from service.errors import json_error, public_message
 
     try:
         engine = request.app.state.engines.get()
     except Exception as e:  # noqa: BLE001 - any failure to open means "not ready"
-        message = getattr(e, "message", None) or "the search engine could not be opened"
-        return json_error(503, getattr(e, "code", "unavailable"), message, {"Retry-After": "30"})
+        return json_error(503, getattr(e, "code", "unavailable"), public_message(e), {"Retry-After": "30"})
     if not engine.ready:
         return json_error(503, "index_unavailable", "no index has been published yet: run `papers build`", {"Retry-After": "30"})
+    problem = engine.index_problem()  # the published version opens but cannot answer
+    if problem:
+        return json_error(503, "index_unavailable", f"{problem}: run `papers build`", {"Retry-After": "30"})
     return {"status": "ready", "index_version": int(engine.version)}
 
 
@@ -248,7 +251,7 @@ def paper_keywords(engine: Engine, paper_id: PaperId) -> dict[str, Any]:
     response_class=PlainTextResponse,
     responses={
         200: {"content": {"text/x-bibtex": {"schema": {"type": "string"}}}, "description": "A BibTeX @misc entry"},
-        **ERROR_RESPONSES,
+        **JSON_ERROR_RESPONSES,
     },
 )
 def paper_bib(engine: Engine, paper_id: PaperId, request: Request) -> PlainTextResponse:

@@ -2,7 +2,9 @@
 
 ``papers serve`` runs ``create_app`` through uvicorn (factory mode); tests call it with
 their own settings and engine. Middleware order, outermost first: security headers →
-catch-all 500 → size limits → rate limit → CORS → gzip → routes.
+catch-all 500 → HEAD as GET → size limits → rate limit → time budget → CORS → gzip → routes.
+Limits on the request head (URL length, header size and count) are enforced earlier, by
+the HTTP protocol ``papers serve`` runs (:mod:`service.protocol`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from service import api, feeds, web
 from service.api_docs import mount_api_docs
 from service.deps import EngineHolder
 from service.errors import CatchAllMiddleware, install_error_handlers
-from service.middleware import RateLimitMiddleware, SecurityHeadersMiddleware, SizeLimitMiddleware
+from service.middleware import (
+    HeadAsGetMiddleware,
+    RateLimitMiddleware,
+    SecurityHeadersMiddleware,
+    SizeLimitMiddleware,
+    TimeBudgetMiddleware,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
@@ -35,7 +43,8 @@ DESCRIPTION = """Search and recommendation for arXiv papers.
 Every error has the shape `{"error": {"code": "...", "message": "..."}}`.
 Limits: `q` ≤ 1000 characters, `size` ≤ 100, `page × size` ≤ 1000 (the result window),
 request bodies ≤ 256 KB (413), `text` ≤ 200,000 characters, `liked`/`disliked` ≤ 100 ids,
-query strings ≤ 32 KB (414). An optional per-client rate limit answers 429 with Retry-After.
+query strings ≤ 32 KB (414), request headers ≤ 100 and 64 KB (431). A per-client rate limit
+(600 a minute by default) answers 429 with Retry-After. HEAD is answered wherever GET is.
 See docs/api.md for examples."""
 
 
@@ -115,9 +124,14 @@ def create_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
             allow_headers=["Content-Type"],
             max_age=600,
         )
+    if settings.request_timeout > 0:
+        app.add_middleware(TimeBudgetMiddleware, seconds=settings.request_timeout)
     if settings.rate_limit > 0:
-        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit)
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit,
+                           shared_path=settings.data_dir / "locks" / f"ratelimit-{settings.rate_limit}.buckets",
+                           concurrency=settings.client_concurrency)
     app.add_middleware(SizeLimitMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: even a 500 carries the headers
     return app

@@ -2,7 +2,9 @@
 
 Each area's subcommands live in ``service/commands/<area>.py``. The one error handler
 below turns :class:`indexer.errors.PapersError` into ``error: <message>`` on stderr and
-the error's exit code; nothing user-caused ends in a stack trace.
+the error's exit code; a failure of the storage (disk full, permission denied, read-only
+file system, from Python, SQLite or tantivy) into exit 6 (:mod:`indexer.storage_errors`);
+nothing ends in a stack trace (``PAPERS_LOG_LEVEL=DEBUG`` logs it).
 """
 
 from __future__ import annotations
@@ -91,9 +93,21 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except OSError as e:
-        click.echo(f"error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
-        sys.exit(6)
+    except Exception as e:  # noqa: BLE001 - the last line of defence: never a traceback
+        from indexer.storage_errors import as_storage_error
+
+        storage = as_storage_error(e)
+        if storage is not None:  # disk full, permission denied, read-only file system
+            logging.getLogger(__name__).debug("storage failure", exc_info=True)
+            click.echo(f"error: {storage.message}", err=True)
+            sys.exit(storage.exit_code)
+        if isinstance(e, OSError):
+            click.echo(f"error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
+            sys.exit(6)
+        logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
+        click.echo(f"error: unexpected {type(e).__name__}: {str(e)[:300]} "
+                   "(PAPERS_LOG_LEVEL=DEBUG shows the traceback)", err=True)
+        sys.exit(1)
     sys.exit(0)
 
 

@@ -45,6 +45,34 @@ HTTP_CODES = {
 HtmlRenderer = Callable[[Request, int, str, str], Response]
 
 
+#: What a client is told when the server itself failed (5xx): the full message names
+#: server paths and library internals (tantivy, SQLite), so it goes to the log instead.
+PUBLIC_MESSAGES = {
+    "index_unavailable": "the search index is not available: the operator should run `papers build` "
+    "(details are in the server log)",
+    "storage_error": "the server's data directory is unusable (details are in the server log)",
+    "upstream_error": "arXiv could not be reached; try again later",
+}
+GENERIC_SERVER_MESSAGE = "the service is not available right now (details are in the server log)"
+
+
+def public_message(exc: BaseException) -> str:
+    """The message a client may see for ``exc``: a PapersError's own message when it is the
+    client's doing (4xx), a fixed text for server-side failures (which are logged whole)."""
+    if isinstance(exc, PapersError) and exc.http_status < 500:
+        return exc.message
+    global _last_logged
+    code = getattr(exc, "code", "")
+    detail = str(getattr(exc, "message", None) or exc)
+    if detail != _last_logged:  # once per distinct failure, not once per request of an outage
+        _last_logged = detail
+        log.warning("server-side failure shown to clients as %r: %s", code, detail)
+    return PUBLIC_MESSAGES.get(code, GENERIC_SERVER_MESSAGE)
+
+
+_last_logged = ""
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
@@ -103,7 +131,7 @@ def install_error_handlers(app: FastAPI, html_renderer: HtmlRenderer | None = No
     async def papers_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PapersError)
         headers = {"Retry-After": "30"} if exc.http_status == 503 else None
-        return respond(request, exc.http_status, exc.code, exc.message, headers)
+        return respond(request, exc.http_status, exc.code, public_message(exc), headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -87,9 +87,17 @@ FEED_SIZE = 50
 _ATOM_200 = {200: {"content": {"application/atom+xml": {"schema": {"type": "string"}}}, "description": "An Atom 1.0 feed"}}
 
 
+def _base(request: Request) -> str:
+    """The service's public base URL: ``PAPERS_PUBLIC_URL`` when set, so that a client's
+    ``Host`` header never ends up in the links of a feed others read (a cache or a feed
+    reader shares it); else the request's own base URL."""
+    configured = request.app.state.settings.public_url.strip().rstrip("/")
+    return configured or str(request.base_url).rstrip("/")
+
+
 def _url(request: Request, path: str | None = None) -> str:
     """This request's URL rebuilt from parsed parameters (raw bytes may not be UTF-8)."""
-    base = str(request.base_url).rstrip("/")
+    base = _base(request)
     query = urlencode(list(request.query_params.multi_items()))
     return f"{base}{path or request.scope.get('path', '')}" + (f"?{query}" if query else "")
 
@@ -107,7 +115,7 @@ def search_feed(
     sort: Annotated[Literal["date", "relevance"], Query(description="Entry order")] = "date",
 ) -> Response:
     res = engine.search(q, mode="bm25", cat=cat or None, sort=sort, page=1, size=FEED_SIZE)  # type: ignore[attr-defined]
-    base = str(request.base_url).rstrip("/")
+    base = _base(request)
     self_url = _url(request)
     return _atom(atom_feed(title=f"papers: {q}", feed_id=self_url, self_url=self_url, alt_url=_url(request, "/search"), base_url=base, hits=res.hits))
 
@@ -120,7 +128,7 @@ def daily_feed(
     day: Annotated[date | None, Query(alias="date", description="The day, YYYY-MM-DD (default: the latest)")] = None,
 ) -> Response:
     lst = engine.daily(catexpr, day=day, page=1, size=100)  # type: ignore[attr-defined]
-    base = str(request.base_url).rstrip("/")
+    base = _base(request)
     expr = getattr(lst, "expr", "") or catexpr
     title = f"papers: {expr}" + (f" — {lst.day.isoformat()}" if lst.day else "")
     return _atom(atom_feed(title=title, feed_id=f"{base}/feeds/{expr}.atom", self_url=_url(request), alt_url=f"{base}/daily/{expr}", base_url=base, hits=lst.hits))

@@ -1,4 +1,5 @@
-"""ASGI middlewares that guard every request: security headers, size limits, rate limit.
+"""ASGI middlewares that guard every request: security headers, size limits, HEAD, a time
+budget, rate limit.
 
 Pure ASGI (no BaseHTTPMiddleware) so they add no per-request task and work for
 streaming responses too.
@@ -6,6 +7,8 @@ streaming responses too.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -14,6 +17,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import json_error
+from service.ratelimit import SharedClientSlots, SharedTokenBuckets
+
+log = logging.getLogger(__name__)
 
 #: Request bodies above this are refused with 413 (docs/api.md).
 MAX_BODY_BYTES = 256 * 1024
@@ -181,11 +187,36 @@ EXEMPT_FROM_RATE_LIMIT = ("/healthz", "/readyz", "/static/")
 
 
 class RateLimitMiddleware:
-    """429 with the JSON error shape and ``Retry-After`` once a client IP runs dry."""
+    """429 with the JSON error shape and ``Retry-After`` once a client address runs dry.
 
-    def __init__(self, app: ASGIApp, per_minute: int):
+    The client is the connection's peer address (``scope["client"]``): ``papers serve``
+    lets uvicorn replace it from ``X-Forwarded-For`` only for the proxies listed in
+    ``PAPERS_TRUSTED_PROXIES``, so a client cannot pick its own bucket. With
+    ``shared_path`` the buckets are shared by every worker (:mod:`service.ratelimit`).
+    """
+
+    def __init__(self, app: ASGIApp, per_minute: int, shared_path=None, concurrency: int = 0,
+                 max_waiting: int = 64, max_wait_s: float = 30.0):
         self.app = app
-        self.limiter = TokenBucketLimiter(per_minute)
+        # requests of one client in progress at once (0 = no cap), on the whole server when
+        # shared (else per worker); the rest wait their turn (up to max_waiting of them in a
+        # worker, for max_wait_s, then 429), so 16 heavy requests from one client keep
+        # `concurrency` threads busy, not every worker
+        self.concurrency = concurrency
+        self.max_waiting = max_waiting
+        self.max_wait_s = max_wait_s
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}
+        self.limiter: TokenBucketLimiter | SharedTokenBuckets = TokenBucketLimiter(per_minute)
+        self.shared_slots: SharedClientSlots | None = None
+        if shared_path is not None:
+            try:
+                self.limiter = SharedTokenBuckets(shared_path, per_minute)
+                if concurrency:
+                    self.shared_slots = SharedClientSlots(shared_path.parent / "clients", concurrency)
+            except OSError as e:
+                log.warning("rate limit buckets cannot be shared between workers (%s): each worker keeps its own",
+                            e.strerror or e)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path", "").startswith(EXEMPT_FROM_RATE_LIMIT):
@@ -199,4 +230,115 @@ class RateLimitMiddleware:
             resp = json_error(429, "rate_limited", f"too many requests: retry in {retry} s", headers={"Retry-After": retry})
             await resp(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if not self.concurrency:
+            await self.app(scope, receive, send)
+            return
+        users = self._users.get(key, 0)
+        if users >= self.concurrency + self.max_waiting:
+            resp = json_error(429, "rate_limited", "too many requests in progress from this client: retry in 1 s",
+                              headers={"Retry-After": "1"})
+            await resp(scope, receive, send)
+            return
+        self._users[key] = users + 1
+        try:
+            if self.shared_slots is not None:
+                held = await self.shared_slots.acquire(key, self.max_wait_s)
+                if held is None:
+                    resp = json_error(429, "rate_limited", "too many requests in progress from this client: "
+                                      "retry in 1 s", headers={"Retry-After": "1"})
+                    await resp(scope, receive, send)
+                    return
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    self.shared_slots.release(held)
+                return
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = asyncio.Semaphore(self.concurrency)
+            async with slot:
+                await self.app(scope, receive, send)
+        finally:
+            left = self._users[key] - 1
+            if left:
+                self._users[key] = left
+            else:
+                del self._users[key]
+                self._slots.pop(key, None)
+
+
+class HeadAsGetMiddleware:
+    """HEAD works wherever GET does: the GET route answers, its body is not sent.
+
+    FastAPI routes declared with ``@router.get`` answer 405 to HEAD (monitors and link
+    checkers use it); the status and headers (Content-Length included) are the GET's.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headless(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # swallow the streamed parts; the last one ends the response
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app(dict(scope, method="GET"), receive, headless)
+
+
+#: Seconds a request may take before the client gets a 503 (``PAPERS_REQUEST_TIMEOUT``).
+DEFAULT_REQUEST_BUDGET = 30.0
+
+
+class TimeBudgetMiddleware:
+    """A JSON 503 with Retry-After when a request has not started answering within its
+    budget, so a client (and the connection) is never held indefinitely.
+
+    The route's thread cannot be interrupted and finishes its work in the background;
+    the budget bounds what a client waits, the rate limiter bounds what it can start.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float = DEFAULT_REQUEST_BUDGET):
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.seconds <= 0:
+            await self.app(scope, receive, send)
+            return
+        started = timed_out = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if timed_out:  # the client already has its 503
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, tracking))
+        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        if task in done:
+            task.result()
+            return
+        if started:  # already answering (a long stream): let it finish
+            await task
+            return
+        timed_out = True
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        resp = json_error(503, "timeout", f"the request took over {self.seconds:g} s; try a narrower query",
+                          headers={"Retry-After": "5"})
+        await resp(scope, receive, send)
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    """Collect a timed-out request's outcome (no "exception was never retrieved")."""
+    if not task.cancelled():
+        task.exception()

@@ -38,6 +38,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorResponse, "description": "Rate limit exceeded (when enabled); see Retry-After"},
     503: {"model": ErrorResponse, "description": "No index published yet, storage unavailable, or mode=dense before its embeddings are built"},
 }
+#: The same errors for a route whose success is not JSON (BibTeX): FastAPI would document
+#: them under the route's own media type, but errors are always JSON.
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": r["description"],
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    for status, r in ERROR_RESPONSES.items()
+}
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     413: {"model": ErrorResponse, "description": "Request body over 256 KB"},
@@ -112,14 +119,14 @@ class KeywordsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="Any text: English, Chinese or mixed (≤ 200,000 characters)")
-    size: int = Field(10, ge=1, le=50, validation_alias=SIZE_ALIASES, description="How many keywords (`k` also accepted)")
+    size: int = Field(10, ge=1, le=50, validation_alias=SIZE_ALIASES, strict=True, description="How many keywords (`k` also accepted; an integer: `true` or `10.0` is a 422)")
 
 
 class SimilarRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="A draft abstract or any text (≤ 200,000 characters)")
-    size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, validation_alias=SIZE_ALIASES, description="How many papers (`k` also accepted)")
+    size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, validation_alias=SIZE_ALIASES, strict=True, description="How many papers (`k` also accepted)")
 
 
 class RecommendRequest(BaseModel):
@@ -127,7 +134,7 @@ class RecommendRequest(BaseModel):
 
     liked: list[str] = Field(min_length=1, max_length=MAX_IDS, description="arXiv ids the reader liked (1–100)")
     disliked: list[str] = Field(default_factory=list, max_length=MAX_IDS, description="arXiv ids the reader disliked (≤ 100)")
-    size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, validation_alias=SIZE_ALIASES, description="How many papers (`k` also accepted)")
+    size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, validation_alias=SIZE_ALIASES, strict=True, description="How many papers (`k` also accepted)")
 
 
 class DailyResponseModel(BaseModel):

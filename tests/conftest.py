@@ -36,6 +36,7 @@ def make_settings(data_dir: Path, **overrides):
         "multilingual_model": "",
         "arxiv_delay": 0.0,
         "online_fetch": False,
+        "rate_limit": 0,  # on by default (600/min); tests that exercise it turn it on
     }
     values.update(overrides)
     return Settings(**values)

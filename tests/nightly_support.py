@@ -55,6 +55,7 @@ def cli_env(settings, standin=None, **extra: str) -> dict[str, str]:
             "PAPERS_ARXIV_DELAY": "0",
             "PAPERS_ARXIV_RETRIES": str(settings.arxiv_retries),
             "PAPERS_LOG_LEVEL": "INFO",
+            "PAPERS_RATE_LIMIT": str(settings.rate_limit),
             "HF_HUB_OFFLINE": "1",
             "PYTHONPATH": str(REPO),
         }

@@ -384,6 +384,19 @@ def test_stats(app_client):
     assert "last_nightly" in body
 
 
+def test_feed_links_use_the_configured_public_url(built_settings, search_engine):
+    """A client's Host header must not end up in links that others read."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    settings = built_settings.model_copy(update={"public_url": "https://papers.example.org/"})
+    with TestClient(create_app(settings, engine=search_engine)) as c:
+        r = c.get("/feeds/search.atom", params={"q": "neural"}, headers={"Host": "evil.example"})
+    assert r.status_code == 200
+    assert "evil.example" not in r.text and "https://papers.example.org/paper/" in r.text
+
+
 def test_atom_feeds(app_client):
     r = app_client.get("/feeds/cs.CV.atom")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")

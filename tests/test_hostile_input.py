@@ -299,6 +299,18 @@ def test_unusable_data_dir_in_the_service(tmp_path):
         for url in ("/readyz", "/api/search?q=neural", "/api/stats"):
             r = c.get(url)
             assert r.status_code == 503 or r.status_code < 500, (url, r.status_code, r.text[:300])
+            # never a server path or a library's internals in the answer
+            assert str(tmp_path) not in r.text and "/not-a-dir" not in r.text, (url, r.text[:300])
+            assert "Errno" not in r.text and "sqlite" not in r.text.lower(), (url, r.text[:300])
+
+
+@pytest.mark.parametrize("k", [True, 10.5, "10"])
+def test_body_integers_are_strict(client, k):
+    """`k: true` used to be accepted as 1 (pydantic's lax mode)."""
+    for path in ("/api/keywords", "/api/similar"):
+        r = client.post(path, json={"text": "graph neural networks for molecules", "k": k})
+        assert r.status_code == 422, (path, k, r.status_code, r.text[:200])
+        assert r.json()["error"]["code"] == "invalid_input"
 
 
 def test_disk_full_while_publishing_loses_nothing(tmp_path, monkeypatch):
@@ -365,3 +377,37 @@ def test_error_bodies_are_json_for_unknown_routes_and_methods(client):
         _assert_clean(resp, f"{method} {url}")
         assert resp.status_code in (404, 405)
         json.loads(resp.text)
+
+
+def test_a_request_over_its_time_budget_gets_a_json_503(app_env):
+    """PAPERS_REQUEST_TIMEOUT: the client gets an answer even when a route hangs."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+
+    app_mod, built_settings, search_engine = app_env
+    release = threading.Event()
+
+    class Hanging:
+        """The real engine, except that a search hangs until released."""
+
+        def __getattr__(self, name):
+            return getattr(search_engine, name)
+
+        def search(self, *a, **k):
+            release.wait(30)
+            return search_engine.search(*a, **k)
+
+    settings = built_settings.model_copy(update={"request_timeout": 0.5})
+    try:
+        with TestClient(app_mod.create_app(settings, engine=Hanging())) as c:
+            t0 = time.monotonic()
+            r = c.get("/api/search", params={"q": "neural"})
+            waited = time.monotonic() - t0
+            assert r.status_code == 503 and r.json()["error"]["code"] == "timeout", r.text[:200]
+            assert "Retry-After" in r.headers and waited < 20
+            assert c.get("/api/stats").status_code == 200  # the worker still answers
+            release.set()
+    finally:
+        release.set()

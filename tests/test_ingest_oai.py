@@ -244,7 +244,9 @@ def test_truncated_page_without_token_keeps_records_and_fails_clearly(tmp_path, 
     with pytest.raises(UpstreamError, match="malformed"):
         harvest(settings, Replay(oai_dir, {"first": [cut, cut]}))
     assert set(ids(settings)) == {"0704.0471", "0704.0716", "0704.0874"}
-    assert load_state(open_database(settings), "oai:physics") is None  # nothing to resume from: rerun restarts
+    state = load_state(open_database(settings), "oai:physics")
+    # no token to resume from (a rerun restarts the window), but the window is recorded as owed
+    assert state["resumption_token"] is None and state["window_done"] is False
 
 
 def test_arxivraw_prefix_and_bad_arguments(tmp_path, oai_dir):

@@ -4,7 +4,10 @@ Resumable by design: each page's records are upserted in the SAME transaction th
 stores the page's resumption token, window and cursor in ``harvest_state``. A killed
 run therefore left either the whole page and its token, or neither; the next run with
 the same window continues from the stored token. ``last_datestamp`` moves forward only
-when a window is complete (the nightly job harvests from it minus one day).
+when a window is complete (the nightly job harvests from it minus one day), and
+``window_done`` is false from a window's first request until its last page, so a window
+that a killed run started (even before its first page) is known to be owed: the nightly
+job finishes it before harvesting its own window (:func:`owed_window`).
 
 Protocol points handled here: a resumption token is sent alone (``verb`` +
 ``resumptionToken``); ``noRecordsMatch`` means nothing new (not a failure);
@@ -320,6 +323,15 @@ def save_state(conn: Connection, source: str, **values: Any) -> None:
     conn.execute(stmt)
 
 
+def owed_window(engine: Engine, source: str) -> tuple[date | None, date | None] | None:
+    """The window a previous harvest of ``source`` started and did not finish (killed,
+    disk full, upstream failure, deadline), or None when every started window is done."""
+    state = load_state(engine, source)
+    if not state or (state.get("window_done", True) and not state.get("resumption_token")):
+        return None
+    return state.get("window_from"), state.get("window_until")
+
+
 def harvest_oai(
     settings: Settings,
     engine: Engine,
@@ -353,7 +365,8 @@ def harvest_oai(
         set_spec=set_spec, from_date=from_date, until_date=until_date, metadata_prefix=metadata_prefix,
     )
     t0 = time.perf_counter()
-    with PoliteClient(settings, client=client, sleep=sleep) as http, recorded_run(engine, report):
+    deadline = settings.harvest_deadline or None
+    with PoliteClient(settings, client=client, sleep=sleep, deadline_s=deadline) as http, recorded_run(engine, report):
         try:
             _harvest_pages(settings, engine, http, report, source, state, max_pages, on_page)
         finally:
@@ -386,6 +399,7 @@ def _harvest_pages(
         log.info("resuming %s at cursor %s", source, state.get("cursor"))
     else:
         params = _fresh_params(report)
+        _start_window(engine, source, window)
     from_stored = report.resumed
     newest: date | None = None
     while True:
@@ -412,6 +426,7 @@ def _harvest_pages(
             from_stored = False
             report.resumed = False
             params = _fresh_params(report)
+            _start_window(engine, source, window)
             continue
         if page.error_code:
             raise UpstreamError(f"OAI-PMH error {page.error_code}: {page.error_message}")
@@ -442,7 +457,14 @@ def _commit_page(
     with engine.begin() as conn:
         report.add(upsert_batch(conn, page.records, validated=True))
         if not keep_token and page.token:
-            save_state(conn, source, resumption_token=page.token, cursor=page.cursor or 0, **window)
+            save_state(conn, source, resumption_token=page.token, cursor=page.cursor or 0, window_done=False, **window)
+
+
+def _start_window(engine: Engine, source: str, window: dict[str, Any]) -> None:
+    """Record, before the first request, that this window is owed (a run killed before its
+    first page committed leaves no token; the next nightly still finishes the window)."""
+    with engine.begin() as conn:
+        save_state(conn, source, resumption_token=None, cursor=0, window_done=False, **window)
 
 
 def _complete_window(
@@ -453,6 +475,6 @@ def _complete_window(
     candidates = [d for d in (state.get("last_datestamp"), report.until_date or newest) if d]
     last = max(candidates) if candidates else None
     with engine.begin() as conn:
-        save_state(conn, source, resumption_token=None, cursor=0, last_datestamp=last, **window)
+        save_state(conn, source, resumption_token=None, cursor=0, last_datestamp=last, window_done=True, **window)
     report.complete = True
     report.last_datestamp = last

@@ -33,16 +33,21 @@ def serve_command(host: str, port: int, workers: int | None, access_log: bool, a
         workers = plan.workers
         if plan.reason:
             click.echo(f"papers serve: {plan.reason}", err=True)
+    from service.protocol import http_protocol
+
     uvicorn.run(
         "service.app:create_app",
         factory=True,
+        http=http_protocol(),
         host=host,
         port=port,
         workers=1 if auto_reload else workers,
         reload=auto_reload,
         log_level=settings.log_level.lower(),
         access_log=access_log,
-        proxy_headers=True,
+        # X-Forwarded-For names the client only when it comes from a configured proxy
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=settings.trusted_proxies.strip() or None,
         server_header=False,
     )
 
