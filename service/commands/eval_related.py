@@ -13,9 +13,7 @@ import sys
 import click
 
 from indexer.errors import InvalidInput
-from indexer.evaluation.related import evaluate_related
-from indexer.evaluation.retrieval import write_trec_run
-from indexer.settings import get_settings
+from service.commands import get_settings
 
 
 @click.command("related")
@@ -32,6 +30,9 @@ from indexer.settings import get_settings
 def eval_related_cmd(directory: str, embeddings: bool, device: str | None, run_path: str | None,
                      similar_path: str | None, as_json: bool) -> None:
     """Related papers (by id and by pasted text) on a citation-judged collection."""
+    from indexer.evaluation.related import evaluate_related
+    from indexer.evaluation.retrieval import write_trec_run
+
     settings = get_settings()
     metrics, related, similar = evaluate_related(directory, embeddings=embeddings,
                                                  progress=not as_json and sys.stderr.isatty(),
