@@ -53,6 +53,7 @@ class DenseUnavailable(IndexUnavailable):
     503 saying why and how far the embedding build is, never 200 with nothing."""
 
     code = "dense_unavailable"
+    public = True  # the engine writes this message for users (mode, progress): no paths or internals
 
 
 class UpstreamError(PapersError):

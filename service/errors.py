@@ -58,8 +58,9 @@ GENERIC_SERVER_MESSAGE = "the service is not available right now (details are in
 
 def public_message(exc: BaseException) -> str:
     """The message a client may see for ``exc``: a PapersError's own message when it is the
-    client's doing (4xx), a fixed text for server-side failures (which are logged whole)."""
-    if isinstance(exc, PapersError) and exc.http_status < 500:
+    client's doing (4xx) or built for clients (``public``, e.g. the embedding build's
+    progress), a fixed text for server-side failures (which are logged whole)."""
+    if isinstance(exc, PapersError) and (exc.http_status < 500 or getattr(exc, "public", False)):
         return exc.message
     global _last_logged
     code = getattr(exc, "code", "")
