@@ -402,7 +402,8 @@ class SearchEngine:
             total = len(dense_run)
         else:
             evidence = lexical.evidence(parsed, state.bm25.doc_freq, state.bm25.num_docs, tr.weights, tr.coverage)
-            ranked = self._fuse(lex_run, dense_run, dense_text, evidence=evidence, aux=aux_run)
+            ranked = self._fuse(lex_run, dense_run, dense_text, evidence=evidence, aux=aux_run,
+                                lex_weight=lexical.lex_weight(bool(tr)))
             total = max(lex.total, len(ranked))
         if sort == "prefs":
             ranked = self._rerank_prefs(ranked, prefs)
@@ -426,11 +427,12 @@ class SearchEngine:
         return runs
 
     def _fuse(self, lex: list[tuple[str, float]], dense: list[tuple[str, float]], text: str,
-              evidence: float | None = None, aux: list[tuple[str, float]] | None = None) -> list[tuple[str, float]]:
+              evidence: float | None = None, aux: list[tuple[str, float]] | None = None,
+              lex_weight: float = fusion.LEX_WEIGHT) -> list[tuple[str, float]]:
         """Hybrid ranking (indexer.fusion.hybrid): each run weighted by how sure its
         retriever is about this text, so neither drags the other down."""
         fused = fusion.hybrid(lex, dense, query=text, evidence=evidence, dense_model=self._dense_space(text),
-                              aux=aux or [], aux_model=self.settings.multilingual_model or None)
+                              aux=aux or [], aux_model=self.settings.multilingual_model or None, lex_weight=lex_weight)
         return [(str(d), s) for d, s in fused]
 
     def _rerank_prefs(self, ranked: list[tuple[str, float]], prefs: Sequence[str] | None) -> list[tuple[str, float]]:

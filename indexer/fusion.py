@@ -165,6 +165,7 @@ def hybrid(
     dense_model: str | None = None,
     aux: Run = (),
     aux_model: str | None = None,
+    lex_weight: float = LEX_WEIGHT,
 ) -> list[tuple[Hashable, float]]:
     """The engine's hybrid ranking of one BM25 run and one dense run.
 
@@ -177,10 +178,12 @@ def hybrid(
     for Chinese queries anyway) given AUX_WEIGHT on English queries: a different model's
     view of the same query adds recall that MiniLM misses (SciFact +0.005 nDCG@10,
     docs/quality.md). Ignored when ``dense`` already comes from that model.
+    ``lex_weight``: BM25's full weight (higher for a translated Chinese query, see
+    :data:`indexer.lexical.TRANSLATED_LEX_BOOST`).
     """
     if evidence is None:
         evidence = estimated_evidence(query) if query else EVIDENCE_FULL
-    w_lex = LEX_WEIGHT * lexical_confidence(evidence) if lex else 0.0
+    w_lex = lex_weight * lexical_confidence(evidence) if lex else 0.0
     w_dense = DENSE_WEIGHT * dense_confidence(query, dense_model) if dense else 0.0
     if w_lex <= 0 and w_dense <= 0:  # neither is sure: keep whatever was found
         w_lex, w_dense = (1.0 if lex else 0.0), (1.0 if dense else 0.0)

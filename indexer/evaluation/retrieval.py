@@ -181,8 +181,8 @@ class Bm25Runner:
         self.index.reload()
         self.fallbacks = 0
 
-    def search(self, query: str, limit: int = CANDIDATES) -> tuple[Run, str, float]:
-        """(BM25 run, text for the dense side, lexical evidence), exactly as the engine
+    def search(self, query: str, limit: int = CANDIDATES) -> tuple[Run, str, float, float]:
+        """(BM25 run, text for the dense side, lexical evidence, BM25's fusion weight), exactly as the engine
         parses a query; a query the parser refuses is searched as a bag of its terms."""
         from indexer import fusion, lexical, zh_en
         from indexer.query import parse_query
@@ -193,13 +193,13 @@ class Bm25Runner:
             self.fallbacks += 1
             terms = self.index.tokenizer.tokenize(query)
             run = [(h.id, h.score) for h in self.index.search_tokens(terms, limit=limit)]
-            return run, query, fusion.lexical_evidence(terms, self.index.doc_freq, self.index.num_docs)
+            return run, query, fusion.lexical_evidence(terms, self.index.doc_freq, self.index.num_docs), fusion.LEX_WEIGHT
         tr = zh_en.translate(parsed.text) if self.translate else None
         res = lexical.rank(self.index, parsed, texts=self._texts, limit=limit, feedback=self.feedback,
                            translated=tr.units if tr else ())
         evidence = lexical.evidence(parsed, self.index.doc_freq, self.index.num_docs,
                                     tr.weights if tr else None, tr.coverage if tr else 0.0)
-        return [(h.id, h.score) for h in res.hits], parsed.text, evidence
+        return [(h.id, h.score) for h in res.hits], parsed.text, evidence, lexical.lex_weight(bool(tr))
 
     def _texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, text) of documents, as the engine reads them from its database."""
@@ -381,9 +381,9 @@ def evaluate_retrieval(
             timings["bm25_search_s"] = round(time.perf_counter() - t, 2)
             extra["query_fallbacks"] = bm25.fallbacks
             if mode == "bm25":
-                runs = {qid: run for qid, (run, _, _) in lexical.items()}
+                runs = {qid: run for qid, (run, _, _, _) in lexical.items()}
             else:
-                dense_text = {qid: (txt or data.queries[qid]) for qid, (_, txt, _) in lexical.items()}
+                dense_text = {qid: (txt or data.queries[qid]) for qid, (_, txt, _, _) in lexical.items()}
                 route = {qid: dense_model_for(txt, model, multilingual_model) for qid, txt in dense_text.items()}
                 dense: dict[str, Run] = {}
                 aux: dict[str, Run] = {}
@@ -424,7 +424,8 @@ def evaluate_retrieval(
                         else:
                             runs[qid] = [(str(d), sc) for d, sc in fusion.hybrid(lex, dense.get(qid, []), query=dense_text[qid],
                                                       evidence=lexical[qid][2], dense_model=route[qid],
-                                                      aux=aux.get(qid, []), aux_model=multilingual_model)]
+                                                      aux=aux.get(qid, []), aux_model=multilingual_model,
+                                                      lex_weight=lexical[qid][3])]
                     extra["fusion"] = fusion_method or "hybrid"
             bm25.close()
     runs = {q: [(str(d), float(s)) for d, s in r[:RUN_DEPTH]] for q, r in runs.items()}
