@@ -374,7 +374,7 @@ def evaluate_retrieval(
             timings[f"{mode.replace('-', '_')}_s"] = round(time.perf_counter() - t, 2)
         else:
             t = time.perf_counter()
-            bm25 = Bm25Runner(data, work)
+            bm25 = Bm25Runner(data, work, feedback=mode == "bm25")  # hybrid's BM25 run has no feedback, as in the engine
             timings["bm25_index_s"] = round(time.perf_counter() - t, 2)
             t = time.perf_counter()
             lexical = {qid: bm25.search(q) for qid, q in data.queries.items()}
