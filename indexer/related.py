@@ -35,7 +35,7 @@ DEPTH = 200  # text candidates read before the co-author bonus (60: -0.012)
 COAUTHOR_CANDIDATES = 100  # papers sharing an author added to the candidates
 COAUTHOR_BONUS = 0.3  # × the best text score, per shared author (0.2–0.3 plateau; 0.4: -0.009)
 COAUTHOR_CAP = 2  # shared authors that count
-DENSE_WEIGHT = 0.75  # the embedding neighbours' weight beside the lexical run's 1 (z-score fusion)
+DENSE_WEIGHT = 0.5  # the embedding neighbours' weight beside the lexical run's 1 (z-score fusion; related 0.25–0.75 plateau)
 
 
 def text_query(title: str, abstract: str, doc_freq: Callable[[str], int], num_docs: int,
