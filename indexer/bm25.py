@@ -590,6 +590,21 @@ class BM25Index:
         clauses += filters
         return self._run(Query.boolean_query(clauses), sort="relevance", offset=0, limit=limit, count=False).hits
 
+    def shared_authors(self, keys: Sequence[str], *, per_author: int = 50) -> dict[str, int]:
+        """Papers sharing authors with ``keys`` (:func:`indexer.tokenizer.author_key`) → how
+        many they share, from the index alone (no database rows to read and parse): each
+        author's ``per_author`` highest-scoring papers (rare names score higher)."""
+        counts: dict[str, int] = {}
+        searcher = self._index.searcher()
+        for k in dict.fromkeys(keys):
+            if not k:
+                continue
+            found = searcher.search(Query.term_query(self._schema, "akeys", k, index_option="freq"), limit=per_author)
+            for _, addr in found.hits:
+                pid = str(searcher.doc(addr).get_first("id"))
+                counts[pid] = counts.get(pid, 0) + 1
+        return counts
+
     def coauthored(self, keys: Sequence[str], *, limit: int = 100, exclude_ids: Sequence[str] = ()) -> list[str]:
         """Papers sharing an author with ``keys`` (:func:`indexer.tokenizer.author_key`),
         those sharing more or rarer authors first."""

@@ -475,10 +475,6 @@ class SearchEngine:
             out.append((pid, score))
         return out
 
-    def _authors(self, ids: Sequence[str]) -> dict[str, list[str]]:
-        """Author lists of papers (the co-author signal of related papers)."""
-        return {i: list(r.authors or []) for i, r in self._rows(ids).items()}
-
     def _texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, abstract) of papers: the text pseudo-relevance feedback reads."""
         return {i: (r.title or "", r.abstract or "") for i, r in self._rows(ids).items()}
@@ -639,8 +635,7 @@ class SearchEngine:
         pid = src.id
         kws = self._source_keywords(src)
         weights = related_ranking.text_query(src.title, src.abstract, state.bm25.approx_doc_freq, state.bm25.num_docs)
-        lex = related_ranking.rank_related(state.bm25, weights, authors=src.authors or [], authors_of=self._authors,
-                                           exclude=(pid,))
+        lex = related_ranking.rank_related(state.bm25, weights, authors=src.authors or [], exclude=(pid,))
         dense: list[tuple[str, float]] = []
         store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
         if store is not None:

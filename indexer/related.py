@@ -32,7 +32,8 @@ from indexer.tokenizer import author_key
 QUERY_TERMS = 40  # a paper's terms of highest tf·idf sent as its related query (with co-authors, related_hepth_dev: 25: 0.476, 40: 0.490, all: 0.496); bounded for speed at 1M
 TEXT_QUERY_TERMS = 60  # the same for a pasted text, which has no co-authors to lean on (40: 0.403, 60: 0.415, all: 0.4175)
 DEPTH = 200  # text candidates read before the co-author bonus (60: -0.012)
-COAUTHOR_CANDIDATES = 100  # papers sharing an author added to the candidates
+COAUTHOR_CANDIDATES = 200  # papers per shared author looked at (candidates and bonus)
+MAX_AUTHORS = 20  # authors of the paper whose other papers are looked up
 COAUTHOR_BONUS = 0.3  # × the best text score, per shared author (0.2–0.3 plateau; 0.4: -0.009)
 COAUTHOR_CAP = 2  # shared authors that count
 DENSE_WEIGHT = 0.5  # the embedding neighbours' weight beside the lexical run's 1 (z-score fusion; related 0.25–0.75 plateau)
@@ -58,27 +59,24 @@ def author_keys(authors: Sequence[str] | None) -> frozenset[str]:
 
 
 def rank_related(bm25: BM25Index, weights: Mapping[str, float], *, authors: Sequence[str] = (),
-                 authors_of: Callable[[Sequence[str]], Mapping[str, Sequence[str]]] | None = None,
                  exclude: Sequence[str] = (), depth: int = DEPTH) -> list[tuple[str, float]]:
     """Candidates by text (``weights``), plus papers by the same authors, each scored by
-    text plus the co-author bonus; best first. ``authors_of`` reads candidates' authors."""
+    text plus the co-author bonus; best first. Shared authors are read from the index
+    (:meth:`indexer.bm25.BM25Index.shared_authors`), so no database rows are needed."""
     ranked = {h.id: h.score for h in bm25.search_terms(weights, limit=depth, exclude_ids=tuple(exclude))} if weights else {}
-    keys = author_keys(authors)
-    if not keys or authors_of is None:
+    keys = sorted(author_keys(authors))[:MAX_AUTHORS]
+    if not keys:
         return sorted(ranked.items(), key=lambda x: (-x[1], x[0]))
-    skip = set(exclude) | set(ranked)
-    extra = [i for i in bm25.coauthored(sorted(keys), limit=COAUTHOR_CANDIDATES) if i not in skip]
+    skip = set(exclude)
+    shared = {pid: n for pid, n in bm25.shared_authors(keys, per_author=COAUTHOR_CANDIDATES).items() if pid not in skip}
+    extra = [i for i in shared if i not in ranked]
     if extra:
         scored = bm25.score_ids(weights, extra) if weights else {}
         ranked.update({i: scored.get(i, 0.0) for i in extra})
     if not ranked:
         return []
     best = max(ranked.values()) or 1.0
-    found = authors_of(list(ranked))
-    out = {}
-    for pid, score in ranked.items():
-        shared = len(keys & author_keys(found.get(pid)))
-        out[pid] = score + COAUTHOR_BONUS * best * min(COAUTHOR_CAP, shared)
+    out = {pid: score + COAUTHOR_BONUS * best * min(COAUTHOR_CAP, shared.get(pid, 0)) for pid, score in ranked.items()}
     return sorted(out.items(), key=lambda x: (-x[1], x[0]))
 
 

@@ -9,6 +9,7 @@ marked when any of its tokenizer terms is a query term: ``networks`` matches ``n
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import threading
@@ -232,8 +233,10 @@ def _close(a: str, b: str) -> bool:
     return tail <= _CLOSE_TAIL or (n >= _LONG_PREFIX and tail <= _LONG_TAIL)
 
 
+@functools.lru_cache(maxsize=512)
 def _surface_by_term(words: str) -> dict[str, set[str]]:
-    """term -> the forms of the query's words that carry it."""
+    """term -> the forms of the query's words that carry it (read-only: cached, since every
+    hit of a page is highlighted against the same words)."""
     out: dict[str, set[str]] = {}
     for run in _RUN_RE.findall(words):
         if has_cjk(run):
