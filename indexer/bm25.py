@@ -382,6 +382,11 @@ class BM25Index:
         weighting feedback terms, not for exact statistics: use :meth:`doc_freq`)."""
         return int(self._index.searcher().doc_freq("text_t", term))
 
+    def approx_doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
+        """:meth:`approx_doc_freq` of many terms through one searcher."""
+        searcher = self._index.searcher()
+        return {t: int(searcher.doc_freq("text_t", t)) for t in terms}
+
     def doc_count_by_category(self) -> dict[str, int]:
         """Live papers per category term (archives included, e.g. ``cs``)."""
         res = self._index.searcher().aggregate(Query.all_query(), {"c": {"terms": {"field": "cats", "size": 100000}}})

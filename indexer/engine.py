@@ -634,7 +634,8 @@ class SearchEngine:
         src = self._source(paper_id)
         pid = src.id
         kws = self._source_keywords(src)
-        weights = related_ranking.text_query(src.title, src.abstract, state.bm25.approx_doc_freq, state.bm25.num_docs)
+        weights = related_ranking.text_query(src.title, src.abstract, state.bm25.approx_doc_freq, state.bm25.num_docs,
+                                             doc_freqs=state.bm25.approx_doc_freqs)
         lex = related_ranking.rank_related(state.bm25, weights, authors=src.authors or [], exclude=(pid,))
         dense: list[tuple[str, float]] = []
         store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
@@ -652,7 +653,7 @@ class SearchEngine:
         state = self._require()
         kws = [{"keyword": kw.keyword, "weight": float(kw.weight), "terms": list(kw.terms)} for kw in self.extractor().extract(text, k=15)]
         weights = related_ranking.text_query("", text[:20000], state.bm25.approx_doc_freq, state.bm25.num_docs,
-                                             related_ranking.TEXT_QUERY_TERMS)
+                                             related_ranking.TEXT_QUERY_TERMS, doc_freqs=state.bm25.approx_doc_freqs)
         tr = zh_en.translate(text[:20000]) if has_cjk(text) else zh_en.Translation()
         for en, w in tr.weights.items():  # a Chinese text is also searched by its English terms
             weights[en] = weights.get(en, 0.0) + w

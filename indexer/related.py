@@ -29,26 +29,29 @@ from indexer.bm25 import BM25Index
 from indexer.lexical import feedback_terms
 from indexer.tokenizer import author_key
 
-QUERY_TERMS = 40  # a paper's terms of highest tf·idf sent as its related query (with co-authors, related_hepth_dev: 25: 0.476, 40: 0.490, all: 0.496); bounded for speed at 1M
+QUERY_TERMS = 30  # a paper's terms of highest tf·idf sent as its related query (with co-authors, related_hepth_dev lexical: 25: 0.476, 30: 0.482, 40: 0.490, all: 0.496); bounded for speed: 1M lexical p50 40: 22.5 ms, 30: 18.8 ms
 TEXT_QUERY_TERMS = 60  # the same for a pasted text, which has no co-authors to lean on (40: 0.403, 60: 0.415, all: 0.4175)
-DEPTH = 200  # text candidates read before the co-author bonus (60: -0.012)
+DEPTH = 100  # text candidates read before the co-author bonus (60: -0.012, 200: +0.001; 2x the 1M cost)
 COAUTHOR_CANDIDATES = 200  # papers per shared author looked at (candidates and bonus)
 MAX_AUTHORS = 20  # authors of the paper whose other papers are looked up
+EXTRA_CANDIDATES = 50  # co-authored papers outside the text's candidates that are scored and may join
 COAUTHOR_BONUS = 0.3  # × the best text score, per shared author (0.2–0.3 plateau; 0.4: -0.009)
 COAUTHOR_CAP = 2  # shared authors that count
 DENSE_WEIGHT = 0.5  # the embedding neighbours' weight beside the lexical run's 1 (z-score fusion; related 0.25–0.75 plateau)
 
 
 def text_query(title: str, abstract: str, doc_freq: Callable[[str], int], num_docs: int,
-               n_terms: int = QUERY_TERMS) -> dict[str, float]:
+               n_terms: int = QUERY_TERMS, *,
+               doc_freqs: Callable[[Sequence[str]], Mapping[str, int]] | None = None) -> dict[str, float]:
     """A paper's text as a weighted bag: its ``n_terms`` terms of highest tf·idf, each
     weighted by its frequency in the paper (idf already counts once in BM25)."""
     tf = Counter(feedback_terms(title, abstract))
     if not tf or num_docs <= 0:
         return {}
     scored = {}
+    dfs = doc_freqs(list(tf)) if doc_freqs is not None else {t: doc_freq(t) for t in tf}
     for t, n in tf.items():
-        df = doc_freq(t)
+        df = dfs[t]
         scored[t] = n * math.log(1.0 + (num_docs - df + 0.5) / (df + 0.5))
     keep = sorted(scored, key=lambda t: (-scored[t], t))[:n_terms]
     return {t: float(tf[t]) for t in keep}
@@ -69,7 +72,8 @@ def rank_related(bm25: BM25Index, weights: Mapping[str, float], *, authors: Sequ
         return sorted(ranked.items(), key=lambda x: (-x[1], x[0]))
     skip = set(exclude)
     shared = {pid: n for pid, n in bm25.shared_authors(keys, per_author=COAUTHOR_CANDIDATES).items() if pid not in skip}
-    extra = [i for i in shared if i not in ranked]
+    # co-authored papers the text did not find: those sharing the most authors, a bounded few
+    extra = sorted((i for i in shared if i not in ranked), key=lambda i: -shared[i])[:EXTRA_CANDIDATES]
     if extra:
         scored = bm25.score_ids(weights, extra) if weights else {}
         ranked.update({i: scored.get(i, 0.0) for i in extra})
