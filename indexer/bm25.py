@@ -610,17 +610,6 @@ class BM25Index:
                 counts[pid] = counts.get(pid, 0) + 1
         return counts
 
-    def coauthored(self, keys: Sequence[str], *, limit: int = 100, exclude_ids: Sequence[str] = ()) -> list[str]:
-        """Papers sharing an author with ``keys`` (:func:`indexer.tokenizer.author_key`),
-        those sharing more or rarer authors first."""
-        keys = [k for k in dict.fromkeys(keys) if k]
-        if not keys or limit <= 0:
-            return []
-        q = Query.boolean_query([(Occur.Should, Query.term_query(self._schema, "akeys", k, index_option="freq")) for k in keys])
-        exclude = set(exclude_ids)
-        hits = self._run(q, sort="relevance", offset=0, limit=limit + len(exclude), count=False).hits
-        return [h.id for h in hits if h.id not in exclude][:limit]
-
     def score_ids(self, weighted_terms: Mapping[str, float], ids: Sequence[str]) -> dict[str, float]:
         """BM25 of each of ``ids`` against a weighted bag of terms (0-scoring ids left out)."""
         should = self._bag(weighted_terms)

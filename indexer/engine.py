@@ -588,17 +588,6 @@ class SearchEngine:
         return [{"keyword": kw.keyword, "weight": round(float(kw.weight), 4)} for kw in self.extractor().extract(text, k=k)]
 
     # -- related / recommend / similar ---------------------------------------------------
-    @staticmethod
-    def _kw_terms(keywords: Iterable[dict[str, Any]], top: int = 10) -> dict[str, float]:
-        """Top keywords → weighted BM25 terms (the Cool Papers "related" query)."""
-        tok = default_tokenizer()
-        weights: dict[str, float] = {}
-        for kw in list(keywords)[:top]:
-            terms = kw.get("terms") or tok.tokenize(kw["keyword"])
-            for t in terms:
-                weights[t] = max(weights.get(t, 0.0), float(kw["weight"]))
-        return weights
-
     def _explain(self, hits: list[Hit], source_keywords: list[dict[str, Any]]) -> list[Hit]:
         """Attach to each hit the source keywords it shares: those all of whose index terms
         occur in the hit's title or abstract (strongest source keywords first)."""

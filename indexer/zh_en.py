@@ -36,7 +36,7 @@ from indexer.tokenizer import CHINESE_STOP_WORDS, cut_chinese
 log = logging.getLogger(__name__)
 
 TABLE_PATH = Path(__file__).resolve().parent / "data" / "zh-en-terms.json.gz"
-MAX_SPAN = 4  # as learned (indexer.zh_en_learn.MAX_SPAN)
+MAX_SPAN = 4  # jieba words per Chinese unit, for learning (indexer.zh_en_learn) and lookup alike
 PER_UNIT = 4  # translations used per matched Chinese unit
 MIN_RELATIVE = 0.35  # a translation's Dice relative to the unit's best, below which it is dropped
 _CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")

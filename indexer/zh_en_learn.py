@@ -40,16 +40,15 @@ from typing import Any
 
 from indexer.errors import InvalidInput
 from indexer.tokenizer import CHINESE_STOP_WORDS, cut_chinese, default_tokenizer
+from indexer.zh_en import _CJK_RUN_RE, MAX_SPAN  # one definition of a unit for learning and lookup
 
 log = logging.getLogger(__name__)
 
-MAX_SPAN = 4  # jieba words per Chinese unit
 MIN_DF = 5  # pairs a unit must occur in (either language)
 MIN_PAIRS = 3  # pairs a Chinese unit and its translation must share
 MIN_DICE = 0.08
 KEEP = 6  # translations kept per Chinese unit
 TABLE_VERSION = 1
-_CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
