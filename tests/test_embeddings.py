@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from itertools import islice
 from pathlib import Path
 
@@ -378,37 +379,69 @@ def test_embed_papers_takes_a_stream_and_skips_what_it_holds(tmp_path, papers):
     assert np.allclose(listed.vector(papers[7]["id"]), store.vector(papers[7]["id"]))
 
 
-def test_use_table_is_mapped_from_a_cache_and_gives_the_same_vectors(tmp_path, caplog):
-    """The service maps USE's 65 MB embedding table from a cache file (shared by the
-    workers) instead of holding it in each: same vectors, the file written once and
-    reused, and an unwritable cache keeps the in-memory table."""
+def test_use_loads_from_a_verified_snapshot_with_the_same_vectors(tmp_path, caplog):
+    """The service loads USE from a snapshot in its cache (indexer.use_snapshot: the
+    parsed tokenizer, the weights uncompressed, the 65 MB table memory-mapped and shared
+    by the workers) instead of parsing and inflating the package's files in every
+    process: same vectors, written once and reused, a damaged snapshot rewritten and
+    never used, and an unwritable cache falls back to the plain load."""
     from indexer.embeddings import UseEmbedder, get_query_embedder
 
     texts = ["图神经网络在推荐系统中的应用", "graph neural networks for molecules", "量子纠错 surface code"]
     plain = UseEmbedder()
     assert not isinstance(plain.model._model.table, np.memmap)
+    expected = plain.encode(texts)
     mapped = get_query_embedder("use-multilingual", cache_dir=tmp_path / "cache")
     assert isinstance(mapped.model._model.table, np.memmap)
-    assert np.array_equal(plain.encode(texts), mapped.encode(texts))
-    (cached,) = (tmp_path / "cache").iterdir()
-    stamp = cached.stat().st_mtime_ns
+    assert np.array_equal(expected, mapped.encode(texts))
+    (snapshot,) = (tmp_path / "cache").iterdir()
+    assert snapshot.name.startswith("usem3-")
+    assert sorted(p.name for p in snapshot.iterdir()) == ["arrays.npz", "manifest.json", "table.npy", "tokenizer.pickle"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in snapshot.iterdir()}
     again = UseEmbedder(table_cache=tmp_path / "cache")
-    assert isinstance(again.model._model.table, np.memmap) and cached.stat().st_mtime_ns == stamp
-    # a damaged cache (same size, other bytes) is noticed and rewritten, never used
-    raw = bytearray(cached.read_bytes())
-    raw[-1000:] = bytes(b ^ 0xFF for b in raw[-1000:])
-    cached.write_bytes(bytes(raw))
-    with caplog.at_level("WARNING", logger="indexer.embeddings"):
-        repaired = UseEmbedder(table_cache=tmp_path / "cache")
-    assert "does not match the model: rewritten" in caplog.text
-    assert isinstance(repaired.model._model.table, np.memmap)
-    assert np.array_equal(repaired.model._model.table, plain.model._model.table)
+    assert isinstance(again.model._model.table, np.memmap)
+    assert {p.name: p.stat().st_mtime_ns for p in snapshot.iterdir()} == stamps  # read, not rewritten
+    assert np.array_equal(expected, again.encode(texts))
+    # a damaged snapshot (same size, other bytes) is noticed and rewritten, never used
+    for name in ("table.npy", "tokenizer.pickle"):
+        raw = bytearray((snapshot / name).read_bytes())
+        raw[-1000:] = bytes(b ^ 0xFF for b in raw[-1000:])
+        (snapshot / name).write_bytes(bytes(raw))
+        with caplog.at_level("WARNING", logger="indexer.use_snapshot"):
+            repaired = UseEmbedder(table_cache=tmp_path / "cache")
+        assert "does not match the model" in caplog.text and name in caplog.text
+        caplog.clear()
+        assert isinstance(repaired.model._model.table, np.memmap)
+        assert np.array_equal(repaired.model._model.table, plain.model._model.table)
+        assert np.array_equal(expected, repaired.encode(texts))
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     fallback = UseEmbedder(table_cache=blocked / "cache")
     assert not isinstance(fallback.model._model.table, np.memmap)
-    assert np.array_equal(fallback.encode(texts), mapped.encode(texts))
+    assert np.array_equal(fallback.encode(texts), expected)
 
+
+def test_a_use_snapshot_cannot_run_code(tmp_path):
+    """The tokenizer state is read by an unpickler that admits plain containers only: a
+    snapshot whose pickle names a callable is refused (and rewritten), not executed."""
+    import json
+    import pickle
+    import zlib
+
+    from indexer import use_snapshot
+    from indexer.embeddings import UseEmbedder
+
+    UseEmbedder(table_cache=tmp_path)
+    (snapshot,) = tmp_path.iterdir()
+    evil = pickle.dumps(os.system)  # a reference to a function: what an exploit needs
+    (snapshot / "tokenizer.pickle").write_bytes(evil)
+    manifest = json.loads((snapshot / "manifest.json").read_text())
+    manifest["crc32"]["tokenizer.pickle"] = zlib.crc32(evil)  # passes the checksum on purpose
+    (snapshot / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(pickle.UnpicklingError, match="not allowed"):
+        use_snapshot._read(snapshot, threads=1)
+    assert use_snapshot.load(tmp_path, threads=1) is not None  # rewritten from the package
+    assert (snapshot / "tokenizer.pickle").read_bytes() != evil
 
 
 def test_bf16_document_batches_agree_with_fp32_on_real_abstracts(papers):
