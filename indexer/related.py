@@ -65,15 +65,14 @@ def rank_related(bm25: BM25Index, weights: Mapping[str, float], *, authors: Sequ
                  exclude: Sequence[str] = (), depth: int = DEPTH) -> list[tuple[str, float]]:
     """Candidates by text (``weights``), plus papers by the same authors, each scored by
     text plus the co-author bonus; best first. Shared authors are read from the index
-    (:meth:`indexer.bm25.BM25Index.shared_authors`), so no database rows are needed."""
-    ranked = {h.id: h.score for h in bm25.search_terms(weights, limit=depth, exclude_ids=tuple(exclude))} if weights else {}
+    (:meth:`indexer.bm25.BM25Index.text_and_coauthors`), so no database rows are needed."""
     keys = sorted(author_keys(authors))[:MAX_AUTHORS]
     if not keys:
+        ranked = {h.id: h.score for h in bm25.search_terms(weights, limit=depth, exclude_ids=tuple(exclude))} if weights else {}
         return sorted(ranked.items(), key=lambda x: (-x[1], x[0]))
-    skip = set(exclude)
-    shared = {pid: n for pid, n in bm25.shared_authors(keys, per_author=COAUTHOR_CANDIDATES).items() if pid not in skip}
-    # co-authored papers the text did not find: those sharing the most authors, a bounded few
-    extra = sorted((i for i in shared if i not in ranked), key=lambda i: -shared[i])[:EXTRA_CANDIDATES]
+    # with the co-authored papers the text did not find: those sharing the most authors, a bounded few
+    ranked, shared, extra = bm25.text_and_coauthors(weights, keys, depth=depth, per_author=COAUTHOR_CANDIDATES,
+                                                    extra=EXTRA_CANDIDATES, exclude_ids=tuple(exclude))
     if extra:
         scored = bm25.score_ids(weights, extra) if weights else {}
         ranked.update({i: scored.get(i, 0.0) for i in extra})
