@@ -284,6 +284,6 @@ def test_the_subsystem_map_is_the_layering_table():
     rows = _table(_text(ARCHITECTURE), "## The map: indexer's subsystems")
     modules = {r[0]: {f"indexer.{m}" for m in _names(r[1])} for r in rows}
     may_import = {r[0]: _names(r[-1]) for r in rows}
-    groups = {g: set(ps) for g, ps in GROUPS.items() if g != "package"}
+    groups = {g: set(ps) for g, ps in GROUPS.items()}
     assert modules == groups
     assert may_import == {g: GROUP_MAY_IMPORT[g] - {"package"} for g in groups}
