@@ -220,19 +220,13 @@ def _primary(rec: dict) -> str:
 
 
 def _donor(recs: list[dict], by_cat: dict[str, list[int]], j: int, v: int) -> int:
-    """The donor paper ``corpus.variants`` picks for variant ``v`` of paper ``j`` (same code)."""
+    """The donor paper ``corpus.variants`` picks for variant ``v`` of paper ``j`` (the same draw)."""
     import random
 
-    from benchmarks.corpus import SEED
+    from benchmarks.corpus import SEED, pick_donor
 
     rng = random.Random(f"{SEED}:{recs[j]['id']}:{v}")
-    pool = by_cat[_primary(recs[j])]
-    if len(pool) > 1:
-        d = pool[rng.randrange(len(pool))]
-        if d == j:
-            d = pool[(pool.index(j) + 1) % len(pool)]
-        return d
-    return (j + 1 + rng.randrange(len(recs) - 1)) % len(recs)
+    return pick_donor(rng, by_cat[_primary(recs[j])], j, len(recs))
 
 
 def calibrate(recs: list[dict], vecs: np.ndarray, papers: int = 300, per_paper: int = 2) -> dict:

@@ -21,7 +21,7 @@ The import runs as two processes (a parser process feeding the writer; see
 busier process: the rate two otherwise idle cores allow). On a loaded machine (see
 ``load_avg_1m``) the wall rate measures the neighbours; the CPU figures do not.
 
-Usage: ``python benchmarks/bench_ingest.py [--corpus PATH] [--limit N] [--scale N] [--json]``.
+Usage: ``python -m benchmarks.bench_ingest [--corpus PATH] [--limit N] [--scale N] [--json]``.
 ``bench_ingest(...) -> dict`` is what a ``papers bench`` harness calls.
 """
 

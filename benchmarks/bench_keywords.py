@@ -10,7 +10,7 @@ caches are warmed on other abstracts first, as in a running service. Single-thre
 Python, so "one core". Also reports Chinese summaries (sample-zh) and collection
 statistics (DocFreqs.from_texts) throughput.
 
-    python benchmarks/bench_keywords.py [--n 2000] [--json]
+    python -m benchmarks.bench_keywords [--n 2000] [--json]
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from indexer.keywords import DocFreqs, KeywordExtractor
 
-from indexer.keywords import DocFreqs, KeywordExtractor  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SAMPLE = ROOT / "indexer" / "data" / "sample-papers.jsonl.gz"
 SAMPLE_ZH = ROOT / "indexer" / "data" / "sample-zh.jsonl.gz"

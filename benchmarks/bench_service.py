@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlparse
 
@@ -89,26 +90,21 @@ class Served:
             path.unlink()
 
 
-def serve_default_workers(data_dir: Path | None = None) -> int:
-    """What `papers serve` runs without --workers on this machine over ``data_dir``'s index
-    (service/sizing.py)."""
-    from indexer.settings import Settings
-    from service.sizing import default_workers
-
-    return default_workers(Settings(data_dir=Path(data_dir)) if data_dir is not None else None).workers
-
-
-def bench_service(data_dir: Path, queries: list[str], per_client: int, clients: int = 8, mode: str = "bm25",
-                  workers: tuple[int, ...] | None = None, models: tuple[str, str] = ("fake", ""),
-                  also: tuple[str, ...] = ()) -> dict:
+def bench_service(data_dir: Path, queries: list[str], per_client: int, serve_workers: Callable[[Path], int],
+                  clients: int = 8, mode: str = "bm25", workers: tuple[int, ...] | None = None,
+                  models: tuple[str, str] = ("fake", ""), also: tuple[str, ...] = ()) -> dict:
     """Memory, page weight and HTTP search latency; the search once per worker count.
+
+    ``serve_workers``: what `papers serve` runs without --workers on this machine over
+    ``data_dir``'s index (service/sizing.py's plan, passed in by `papers bench`: the
+    benchmarks measure the service as a program and never import it).
 
     ``models``: the (main, multilingual) embedding models the server is configured with;
     ``also``: further search modes (e.g. ``hybrid``) timed by the same server after
     ``mode``, reported as ``http_<mode>``. Memory is taken after every mode has warmed."""
     if not (Path(data_dir) / "index" / "manifest.json").exists():
         raise RuntimeError(f"no published index under {data_dir}: run the build bench first")
-    default = serve_default_workers(data_dir)
+    default = serve_workers(Path(data_dir))
     counts = workers or tuple(sorted({1, default}))
     paths = search_paths(queries, mode)
     out: dict = {"serve_default_workers": default, "by_workers": {}}

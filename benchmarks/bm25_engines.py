@@ -2,7 +2,7 @@
 adds, measured in one run on the same tokens against rank-bm25 (BM25Okapi, the reference)
 and bm25s. Figures go into docs/bm25-engine.md; ratios, not absolute times, are the point.
 
-    python benchmarks/bm25_engines.py [--docs 100000] [--queries 200] [--json]
+    python -m benchmarks.bm25_engines [--docs 100000] [--queries 200] [--json]
 
 Needs ../shared/data/arxiv/papers.jsonl.gz (the 100k corpus); bm25s is optional
 (``pip install bm25s``; measurement only, not a dependency of the product).

@@ -67,6 +67,19 @@ def _sentences(text: str) -> list[str]:
     return [s for s in _SENT_RE.split(text) if s]
 
 
+def pick_donor(rng: random.Random, pool: list[int], j: int, n: int) -> int:
+    """The paper that lends sentences, title words and an author to a variant of paper ``j``:
+    another paper of its primary category (``pool``), drawn with the variant's ``rng``; the
+    only paper of its category borrows from any other of the ``n``. The dense bench rebuilds
+    the variants' vectors with the same draw (bench_dense._donor)."""
+    if len(pool) > 1:
+        d = pool[rng.randrange(len(pool))]
+        if d == j:
+            d = pool[(pool.index(j) + 1) % len(pool)]
+        return d
+    return (j + 1 + rng.randrange(n - 1)) % n
+
+
 def variants(papers: list[dict], per_paper: int = VARIANTS_PER_PAPER) -> Iterator[dict]:
     """Yield ``per_paper`` recombined variants of every paper, in a fixed order."""
     by_cat: dict[str, list[int]] = defaultdict(list)
@@ -89,12 +102,7 @@ def variants(papers: list[dict], per_paper: int = VARIANTS_PER_PAPER) -> Iterato
         words = p["title"].split()
         for v in range(per_paper):
             rng = random.Random(f"{SEED}:{p['id']}:{v}")
-            if len(pool) > 1:
-                d = pool[rng.randrange(len(pool))]
-                if d == j:
-                    d = pool[(pool.index(j) + 1) % len(pool)]
-            else:  # the only paper of its category: any other paper donates
-                d = (j + 1 + rng.randrange(len(papers) - 1)) % len(papers)
+            d = pick_donor(rng, pool, j, len(papers))
             donor = papers[d]
             other = sents(d)
             mixed: list[str] = []

@@ -29,7 +29,7 @@ MODES = {
 
 
 def papers(*args: str) -> dict:
-    cmd = [sys.executable, "-c", "from service.cli import main; main()", *args, "--json"]
+    cmd = [sys.executable, "-m", "service.cli", *args, "--json"]  # the product as a program, not an import
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if res.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({res.returncode}): {res.stderr[-2000:]}")

@@ -75,6 +75,10 @@ class Run:
     _records: list[dict] | None = None
     path: Path | None = None
     n: int = 0
+    #: how many workers `papers serve` starts by itself over a data directory; given by
+    #: the caller (`papers bench` passes service/sizing.py's plan), so benchmarks/ never
+    #: imports ``service``
+    serve_workers: Callable[[Path], int] | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -260,7 +264,9 @@ def b_service(run: Run) -> dict:
     qs = _queries(run)
     mixed = [q for shape in ("1w", "3w", "10w") for q in qs[shape]]
     also = ("hybrid",) if run.plan.synthetic_models else ()
-    return bench_service(run.data_dir, mixed, run.plan.http_per_client, models=run.models, also=also)
+    if run.serve_workers is None:
+        raise RuntimeError("needs the service's worker plan (run_suite(serve_workers=...)): run it through `papers bench`")
+    return bench_service(run.data_dir, mixed, run.plan.http_per_client, run.serve_workers, models=run.models, also=also)
 
 
 def b_nightly(run: Run) -> dict:
@@ -274,8 +280,12 @@ RUNNERS: dict[str, Callable[[Run], dict]] = {
 }
 
 
-def run_suite(corpus: str, out: Path, work: Path, quick: bool = False, only: tuple[str, ...] = (), log=print) -> dict:
-    """Run the suite (or ``only`` some benches) and write ``out``/report.{md,json}."""
+def run_suite(corpus: str, out: Path, work: Path, quick: bool = False, only: tuple[str, ...] = (), log=print,
+              serve_workers: Callable[[Path], int] | None = None) -> dict:
+    """Run the suite (or ``only`` some benches) and write ``out``/report.{md,json}.
+
+    ``serve_workers``: how many workers `papers serve` starts by itself over a data
+    directory (the service bench times that count and one worker)."""
     unknown = [n for n in only if n not in RUNNERS]
     if unknown:
         raise ValueError(f"unknown bench {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
@@ -283,7 +293,7 @@ def run_suite(corpus: str, out: Path, work: Path, quick: bool = False, only: tup
     selected = list(dict.fromkeys(only)) if only else list(order)  # --only keeps the given order
     if "vectors" in selected and "embeddings" not in selected:
         selected.insert(selected.index("vectors"), "embeddings")
-    run = Run(corpus=corpus, work=work, quick=quick, plan=Plan.for_run(corpus, quick))
+    run = Run(corpus=corpus, work=work, quick=quick, plan=Plan.for_run(corpus, quick), serve_workers=serve_workers)
     run.path = corpora.materialize(corpus, work)
     run.n = run_step("count", {"corpus": str(run.path)})["records"]
     started = datetime.now(UTC)

@@ -7,7 +7,7 @@ Inspec (test split, all docs), SemEval-2017 (all 493 docs; no split exists) and 
 statistics ("shipped"); and the long-document check (each text followed by N words of
 its most similar other texts of the collection, indexer.evaluation.keyphrases.pad_documents).
 
-    python benchmarks/keyphrase_quality.py [--shared DIR] [--long-words 5000 20000] [--long-docs 200] [--no-short] [--json]
+    python -m benchmarks.keyphrase_quality [--shared DIR] [--long-words 5000 20000] [--long-docs 200] [--no-short] [--json]
 """
 
 from __future__ import annotations
@@ -18,17 +18,16 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from indexer.evaluation.keyphrases import (  # noqa: E402
+from indexer.evaluation.keyphrases import (
     evaluate_extractor,
     jieba_baseline,
     load_keyphrase_docs,
     pad_documents,
     yake_baseline,
 )
-from indexer.keywords import DocFreqs, KeywordExtractor  # noqa: E402
+from indexer.keywords import DocFreqs, KeywordExtractor
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SETS = [
     ("inspec", "test"),

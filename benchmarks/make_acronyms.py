@@ -9,7 +9,7 @@ when at least ``--min-papers`` papers define it and at least ``--min-share`` of 
 the same long form (compared by tokenizer terms, so singular and plural agree). The long
 form written is the most common lower-case spelling of that expansion.
 
-    python benchmarks/make_acronyms.py [--shared DIR] [--min-papers 5] [--min-share 0.6]
+    python -m benchmarks.make_acronyms [--shared DIR] [--min-papers 5] [--min-share 0.6]
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from indexer.acronyms import ACRONYMS_FILE, definitions
+from indexer.tokenizer import default_tokenizer
 
-from indexer.acronyms import ACRONYMS_FILE, definitions  # noqa: E402
-from indexer.tokenizer import default_tokenizer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "indexer" / "data" / ACRONYMS_FILE
 

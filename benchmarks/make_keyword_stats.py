@@ -23,7 +23,7 @@ are made with the new list.
 Keys rarer than ``min_df`` are dropped (DocFreqs treats an unseen key as rarer than that);
 the thresholds are raised until the gzip file fits the size budget.
 
-    python benchmarks/make_keyword_stats.py [--shared DIR] [--max-mb 3.0] [--limit N]
+    python -m benchmarks.make_keyword_stats [--shared DIR] [--max-mb 3.0] [--limit N]
 """
 
 from __future__ import annotations
@@ -33,20 +33,18 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+from indexer import phrases
+from indexer.manifest import atomic_write_bytes
+from indexer.phrases import document_keys
+from indexer.tokenizer import has_cjk
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import re  # noqa: E402
-
-from indexer import phrases  # noqa: E402
-from indexer.phrases import document_keys  # noqa: E402
-from indexer.tokenizer import has_cjk  # noqa: E402
 
 OUT = ROOT / "indexer" / "data" / "keyword-stats.json.gz"
 VERBS_OUT = ROOT / "indexer" / "data" / phrases.VERBS_FILE
@@ -182,14 +180,9 @@ def build(n_en: int, en: Counter, n_zh: int, zh: Counter, max_bytes: int) -> tup
 
 
 def _write_atomic(out: Path, blob: bytes) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(blob)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    """The package's one atomic write, then the mode a shipped data file has (mkstemp's is 0600)."""
+    atomic_write_bytes(out, blob)
+    os.chmod(out, 0o644)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ have full days to show) plus the papers with the smallest sha1(id) until 8,000 i
 (a deterministic, category-representative spread). Chinese one-line summaries of the
 sampled papers go to sample-zh.jsonl.gz for Chinese-query tests.
 
-    python benchmarks/make_sample.py [SHARED_ARXIV_DIR]
+    python -m benchmarks.make_sample [SHARED_ARXIV_DIR]
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@
 Neither package is a dependency of the project: install them somewhere temporary,
 
     pip install --target /tmp/wl wordfreq lemminflect
-    PYTHONPATH=/tmp/wl python benchmarks/make_word_lists.py [--shared DIR] [--top 3000]
+    PYTHONPATH=/tmp/wl python -m benchmarks.make_word_lists [--shared DIR] [--top 3000]
 """
 
 from __future__ import annotations
@@ -87,7 +87,6 @@ def _lexicon() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
 
 def _corpus_counts(shared: Path, limit: int | None) -> tuple[Counter, Counter, Counter]:
     """Per word: occurrences, occurrences after a determiner, after a content word."""
-    sys.path.insert(0, str(ROOT))
     from indexer.phrases import _BREAK_WORDS
 
     total: Counter[str] = Counter()

@@ -1,12 +1,15 @@
 """`papers bench`: the benchmark suite (benchmarks/harness.py) from the command line.
 
-The suite lives in the repository's ``benchmarks/`` folder (not installed as a package),
-so this command works from a source checkout; it says so instead of failing obscurely.
+``benchmarks`` is a package of the distribution, installed with a source checkout
+(`pip install -e .`), and imported here like any other: no ``sys.path`` editing. Where it
+is not installed (the Docker image copies only indexer/ and service/) this command says
+so instead of failing obscurely. The import goes one way: benchmarks never import
+``service``; what the service bench needs from it (how many workers `papers serve` starts
+by itself) is passed in as ``serve_workers``.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -14,18 +17,26 @@ import click
 from indexer.errors import InvalidInput
 from service.commands import get_settings
 
-REPO = Path(__file__).resolve().parents[2]
 CHOICES = ("sample", "10k", "100k", "1m")
 
 
 def _harness():
-    if not (REPO / "benchmarks" / "harness.py").exists():
-        raise InvalidInput("benchmarks/ not found: run `papers bench` from a source checkout")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from benchmarks import harness
-
+    try:
+        from benchmarks import harness
+    except ModuleNotFoundError as e:
+        if e.name not in ("benchmarks", "benchmarks.harness"):
+            raise
+        raise InvalidInput("benchmarks/ not found: run `papers bench` from a source checkout") from e
     return harness
+
+
+def serve_workers(data_dir: Path) -> int:
+    """What `papers serve` runs without --workers on this machine over ``data_dir``'s index
+    (service/sizing.py)."""
+    from indexer.settings import Settings
+    from service.sizing import default_workers
+
+    return default_workers(Settings(data_dir=Path(data_dir))).workers
 
 
 @click.command("bench")
@@ -51,7 +62,8 @@ def bench_command(corpus: str, out_dir: Path | None, work_dir: Path | None, quic
     work = work_dir or (get_settings().data_dir / "bench")
     out = out_dir or (work / "reports" / corpus)
     try:
-        report = harness.run_suite(corpus, out, work, quick=quick, only=only, log=lambda s: click.echo(s, err=True))
+        report = harness.run_suite(corpus, out, work, quick=quick, only=only, log=lambda s: click.echo(s, err=True),
+                                   serve_workers=serve_workers)
     except FileNotFoundError as e:
         raise InvalidInput(str(e)) from e
     for t in report["targets"]:
