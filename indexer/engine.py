@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -36,6 +37,20 @@ from indexer.settings import Settings
 from indexer.tokenizer import default_tokenizer, has_cjk
 
 log = logging.getLogger(__name__)
+
+_SIDE_POOL: ThreadPoolExecutor | None = None
+_SIDE_POOL_LOCK = threading.Lock()
+
+
+def _side_pool() -> ThreadPoolExecutor:
+    """Two threads for work that runs beside a request's own (a related lookup's
+    embedding neighbours); created on first use, shared by every engine in the process."""
+    global _SIDE_POOL
+    if _SIDE_POOL is None:
+        with _SIDE_POOL_LOCK:
+            if _SIDE_POOL is None:
+                _SIDE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="papers-side")
+    return _SIDE_POOL
 
 MODES = ("bm25", "dense", "hybrid")
 SORTS = ("relevance", "date", "prefs")
@@ -622,14 +637,15 @@ class SearchEngine:
         state = self._require()
         src = self._source(paper_id)
         pid = src.id
+        store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
+        # the embedding neighbours are searched beside the lexical run (both release the
+        # GIL: HNSW at 1M, a BLAS product below it), so a lookup waits for the longer one
+        neighbours = _side_pool().submit(store.similar, pid, k * 5) if store is not None else None
         kws = self._source_keywords(src)
         weights = related_ranking.text_query(src.title, src.abstract, state.bm25.approx_doc_freq, state.bm25.num_docs,
                                              doc_freqs=state.bm25.approx_doc_freqs)
         lex = related_ranking.rank_related(state.bm25, weights, authors=src.authors or [], exclude=(pid,))
-        dense: list[tuple[str, float]] = []
-        store = state.stores.get(self.settings.embedding_model) or next(iter(state.stores.values()), None)
-        if store is not None:
-            dense = [(i, s) for i, s in store.similar(pid, k * 5) if i != pid]
+        dense = [(i, s) for i, s in neighbours.result() if i != pid] if neighbours is not None else []
         ranked = related_ranking.fuse(lex, dense, dense_weight)
         ranked = [(i, s) for i, s in ranked if i != pid][:k]
         return self._explain(self._hits(ranked, set(weights), " ".join(kw["keyword"] for kw in kws)), kws)
