@@ -20,7 +20,9 @@ from indexer.errors import IndexUnavailable
 from indexer.manifest import Manifest, manifest_stamp
 from indexer.settings import Settings
 
-log = logging.getLogger(__name__)
+# Logged under the engine's name, as before PublishedIndex was split out of it: operators
+# (and tests/test_cli_startup.py) read "indexer.engine loaded index version N".
+log = logging.getLogger("indexer.engine")
 
 
 @dataclass
