@@ -182,7 +182,7 @@ class SearchEngine:
     # -- search ---------------------------------------------------------------------
     def search(
         self,
-        q: str = "",
+        q: str | SearchRequest = "",
         mode: str = DEFAULT_MODE,
         cat: str | None = None,
         date_from: date | None = None,
@@ -192,14 +192,15 @@ class SearchEngine:
         size: int = DEFAULT_PAGE_SIZE,
         prefs: Sequence[str] | None = None,
     ) -> SearchResponse:
-        """:meth:`execute` with the request's fields as arguments."""
-        return self.execute(SearchRequest(q=q, mode=mode, cat=cat, date_from=date_from, date_to=date_to, sort=sort,
-                                          page=page, size=size, prefs=prefs))
-
-    def execute(self, req: SearchRequest) -> SearchResponse:
-        """Answer a search: a filter listing (no query), one paper (an id or URL), newest
-        first (sort=date), or ranked by BM25 alone or with the dense run(s) (dense, hybrid)."""
+        """Answer a search, asked as a :class:`SearchRequest` (the API and the web page) or by
+        its fields (the other arguments): a filter listing (no query), one paper (an id or
+        URL), newest first (sort=date), or ranked by BM25 alone or with the dense run(s)."""
         t0 = time.perf_counter()
+        if isinstance(q, SearchRequest):
+            req = q
+        else:
+            req = SearchRequest(q=q, mode=mode, cat=cat, date_from=date_from, date_to=date_to, sort=sort,
+                                page=page, size=size, prefs=prefs)
         req.check()
         cats = parse_category_expr(req.cat) if req.cat else None
         state = self._require()

@@ -166,7 +166,7 @@ def search(
     size: Size = DEFAULT_PAGE_SIZE,
 ) -> Response:
     check_window(page, size)
-    res = engine.execute(SearchRequest(
+    res = engine.search(SearchRequest(
         q,
         mode=mode,
         cat=cat or None,

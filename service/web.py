@@ -231,9 +231,9 @@ def search_page(request: Request, engine: EngineDep) -> Response:
     if not errors and (form.q or form.has_filters):
         try:
             try:
-                res = engine.execute(form.request())
+                res = engine.search(form.request())
             except DenseUnavailable as e:  # the page shows keyword results and says why
-                res = engine.execute(form.request("bm25"))
+                res = engine.search(form.request("bm25"))
                 res.fallback = e.message
         except InvalidInput as e:
             errors.append(e.message)
