@@ -27,6 +27,7 @@ from indexer.bm25 import relaxable_phrases
 from indexer.catalog import Catalog
 from indexer.catexpr import CategoryExpr, parse_category_expr
 from indexer.db import open_database
+from indexer.embed_progress import describe
 from indexer.errors import DenseUnavailable, InvalidInput, InvalidQuery, NotFound
 from indexer.hits import DailyList, Hit, SearchResponse, build_hits
 from indexer.keywords import Keyword
@@ -153,8 +154,6 @@ class SearchEngine:
         multi = self.settings.multilingual_model
         if state is not None and state.stores and not (has_cjk(text) and multi and multi not in state.stores):
             return None
-        from indexer.embed_progress import describe
-
         what = "the multilingual space (Chinese text) is" if state is not None and state.stores else "embeddings are"
         build = self.embedding_build()
         if build and build.get("state") == "running":

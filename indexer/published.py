@@ -15,8 +15,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from indexer.bm25 import BM25Index
 from indexer.build import bm25_path, current_manifest, embeddings_path
+from indexer.caches import SERVING_ENTRIES
+from indexer.embed_progress import describe, read_progress
 from indexer.errors import IndexUnavailable
+from indexer.keywords import DocFreqs, KeywordExtractor
 from indexer.manifest import Manifest, manifest_stamp
 from indexer.settings import Settings
 
@@ -110,6 +114,7 @@ class PublishedIndex:
         stores: dict[str, Any] = {}
         for model, info in manifest.embeddings.items():
             try:
+                # heavy: numpy and the vector indexes, loaded once a dense space is published
                 from indexer.embeddings import EmbeddingStore
 
                 store = EmbeddingStore(embeddings_path(self.settings, model), model)
@@ -127,8 +132,6 @@ class PublishedIndex:
 
     def _load_bm25(self) -> Any:
         """The BM25 index: the loaded one reloaded when it is the same directory, else opened."""
-        from indexer.bm25 import BM25Index
-
         if self.state is not None and self.state.bm25.path == bm25_path(self.settings):
             bm25 = self.state.bm25
             bm25.reload()
@@ -159,6 +162,7 @@ class PublishedIndex:
             return found
         with self._model_lock:  # one load per model, whichever thread asks first
             if model not in self._embedders:
+                # heavy: numpy, and the model's own libraries
                 from indexer.embeddings import get_query_embedder
 
                 self._embedders[model] = get_query_embedder(
@@ -168,9 +172,6 @@ class PublishedIndex:
 
     def extractor(self):
         """The keyword extractor over the loaded version's document frequencies (rebuilt when the version changes)."""
-        from indexer.caches import SERVING_ENTRIES
-        from indexer.keywords import DocFreqs, KeywordExtractor
-
         state = self.state
         version = state.manifest.version if state else 0
         if self._extractor is None or self._extractor_version != version:
@@ -184,7 +185,5 @@ class PublishedIndex:
 
     def embedding_build(self) -> dict[str, Any] | None:
         """The last embedding build's progress (:mod:`indexer.embed_progress`), if any."""
-        from indexer.embed_progress import describe, read_progress
-
         build = read_progress(self.settings.index_dir)
         return None if build is None else {**build, "summary": describe(build)}
