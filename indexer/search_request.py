@@ -17,8 +17,10 @@ from indexer.errors import InvalidQuery
 
 ModeName = Literal["bm25", "dense", "hybrid"]
 SortName = Literal["relevance", "date", "prefs"]
+DailySortName = Literal["default", "prefs"]  # a daily list: by id, or ❤-ordered
 MODES: tuple[str, ...] = get_args(ModeName)
 SORTS: tuple[str, ...] = get_args(SortName)
+DAILY_SORTS: tuple[str, ...] = get_args(DailySortName)
 DEFAULT_MODE: ModeName = "hybrid"
 DEFAULT_SORT: SortName = "relevance"
 DEFAULT_PAGE_SIZE = 20

@@ -16,7 +16,7 @@ more than the rest of the request's Python.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -30,6 +30,7 @@ from indexer.search_request import (
     DEFAULT_SORT,
     MAX_PAGE_SIZE,
     RESULT_WINDOW,
+    DailySortName,
     ModeName,
     SearchRequest,
     SortName,
@@ -314,7 +315,7 @@ def daily(
     engine: EngineDep,
     catexpr: Annotated[str, Path(max_length=MAX_CATEXPR_CHARS, description="Category expression, e.g. `cs.CL` or `cs.AI+cs.LG-cs.CY`")],
     day: Annotated[date | None, Query(alias="date", description="The day, YYYY-MM-DD (default: the latest)")] = None,
-    sort: Annotated[Literal["default", "prefs"], Query(description="default (by id) or prefs (❤)")] = "default",
+    sort: Annotated[DailySortName, Query(description="default (by id) or prefs (❤)")] = "default",
     prefs: Prefs = "",
     page: Page = 1,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Papers per page (1–100)")] = DAILY_PAGE_SIZE,

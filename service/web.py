@@ -26,6 +26,7 @@ from indexer.hits import SearchResponse
 from indexer.keywords import Keyword, interest_profile
 from indexer.search_request import (
     DAILY_PAGE_SIZE,
+    DAILY_SORTS,
     DEFAULT_MODE,
     DEFAULT_PAGE_SIZE,
     DEFAULT_SORT,
@@ -317,7 +318,7 @@ def daily_page(request: Request, catexpr: str, engine: EngineDep) -> Response:
             day = date.fromisoformat(raw_day)
         except ValueError:
             errors.append("'date' must be a date like 2024-05-31; showing the latest day.")
-    sort = _choice(params, "sort", ("default", "prefs"), errors)
+    sort = _choice(params, "sort", DAILY_SORTS, errors)
     prefs = (params.get("prefs") or "")[:MAX_PREFS_CHARS]
     size = _int(params.get("size"), DAILY_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     page = _int(params.get("page"), 1, 1, max(1, RESULT_WINDOW // size))
