@@ -14,7 +14,6 @@ identically, so ranking lives here once. The engine ranks; it composes
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,8 +46,6 @@ from indexer.search_request import (
 )
 from indexer.settings import Settings
 from indexer.tokenizer import default_tokenizer, has_cjk
-
-log = logging.getLogger(__name__)
 
 CANDIDATES = 200  # per retriever, for fusion
 
@@ -83,6 +80,8 @@ class _Search:
 
 
 class SearchEngine:
+    """Ranking over the published index (:attr:`published`) and the papers database (:attr:`catalog`)."""
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.db = open_database(settings)
@@ -105,6 +104,7 @@ class SearchEngine:
 
     @property
     def _state(self) -> PublishedVersion | None:
+        """The loaded version, None before the first build (:meth:`_require` raises instead)."""
         return self.published.state
 
     def index_problem(self) -> str | None:
