@@ -83,7 +83,7 @@ lint: install-test
 	$(VENV)/bin/ruff check indexer service tests benchmarks migrations
 
 typecheck: install-test
-	$(VENV)/bin/mypy indexer
+	$(VENV)/bin/mypy indexer service
 
 clean:
 	rm -rf $(PAPERS_DATA_DIR) test-artifacts

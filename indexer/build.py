@@ -537,7 +537,7 @@ class _KeywordTasks:
             if kw_hash == h:
                 continue
             kws = extract(abstract, k=KEYWORDS_PER_PAPER, title=title)
-            out.append((pid, h, dumps([[k.keyword, round(float(k.weight), 4), list(k.terms)] for k in kws])))
+            out.append((pid, h, dumps([k.to_stored() for k in kws])))
         return out
 
 

@@ -21,7 +21,7 @@ import heapq
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -179,12 +179,27 @@ def _load_shipped() -> DocFreqs:
 
 @dataclass(frozen=True)
 class Keyword:
+    """The one keyword type. A paper's keywords are stored (``paper_keywords.keywords``) as
+    a JSON list of :meth:`to_stored` lists; the API shows :meth:`to_dict`. Convert only
+    through these methods, so the stored format is written and read in one place."""
+
     keyword: str  # display phrase, surface form ("graph neural networks")
     weight: float  # relative score, the top keyword has 1.0
     terms: tuple[str, ...]  # indexer.tokenizer terms of the phrase (for BM25 queries)
 
     def to_dict(self) -> dict:
-        return {"keyword": self.keyword, "weight": round(self.weight, 4)}
+        """``{"keyword", "weight"}`` as the API and the CLI show it (weight rounded)."""
+        return {"keyword": self.keyword, "weight": round(float(self.weight), 4)}
+
+    def to_stored(self) -> list[Any]:
+        """The positional list a build stores: ``[keyword, weight rounded to 4 places, [terms]]``."""
+        return [self.keyword, round(float(self.weight), 4), list(self.terms)]
+
+    @classmethod
+    def from_stored(cls, stored: Sequence[Any]) -> Keyword:
+        """A stored list back (:meth:`to_stored`); rows written before terms were stored
+        hold only ``[keyword, weight]`` and get no terms."""
+        return cls(stored[0], float(stored[1]), tuple(stored[2]) if len(stored) > 2 else ())
 
 
 @dataclass(frozen=True)
@@ -461,12 +476,13 @@ def interest_key(keyword: str) -> str:
     return " ".join(tok(text)) or keyword.strip().lower()
 
 
-def interest_profile(keywords: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def interest_profile(keywords: Iterable[Keyword | Mapping[str, Any]]) -> list[dict[str, Any]]:
     """A paper's keywords as its reader's interest profile records them (the paper page's
     ``data-keywords``): ``{"keyword", "weight", "key"}``, weights relative to the best,
     one entry per :func:`interest_key` (the stronger kept), an acronym named by its long
     form so that the word cloud shows one term under one name."""
-    items = [(str(k["keyword"]), float(k["weight"])) for k in keywords]
+    items = [(k.keyword, float(k.weight)) if isinstance(k, Keyword) else (str(k["keyword"]), float(k["weight"]))
+             for k in keywords]
     best = max((w for _, w in items), default=1.0) or 1.0
     out: dict[str, dict[str, Any]] = {}
     for word, weight in items:

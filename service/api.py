@@ -7,7 +7,8 @@ Routes are plain ``def``: the engine is synchronous, FastAPI runs them in a thre
 
 Routes that return hits (search, daily, related, similar, recommend) answer with JSON
 serialised here by orjson (:func:`json_ok`) from dicts shaped exactly like their
-``response_model``, which still documents them in the OpenAPI schema: validating and
+``response_model`` (a hit by :meth:`indexer.hits.Hit.to_dict`, the one hit serialiser),
+which still documents them in the OpenAPI schema: validating and
 serialising a page of hits through pydantic, in one more threadpool round trip, cost
 more than the rest of the request's Python.
 """
@@ -15,26 +16,38 @@ more than the rest of the request's Python.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from indexer.errors import InvalidQuery
+from indexer.hits import finite
+from indexer.search_request import (
+    DAILY_PAGE_SIZE,
+    DEFAULT_MODE,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_SORT,
+    MAX_PAGE_SIZE,
+    RESULT_WINDOW,
+    DailySortName,
+    ModeName,
+    SearchRequest,
+    SortName,
+    check_window,
+)
 from indexer.tex_accents import paper_for_display
 from service.bibtex import bibtex_entry
-from service.deps import get_engine, get_settings
+from service.deps import EngineDep, get_settings
 from service.ondemand import paper_or_fetch
 from service.schemas import (
     BODY_ERRORS,
     ERROR_RESPONSES,
     JSON_ERROR_RESPONSES,
     MAX_CATEXPR_CHARS,
-    MAX_PAGE_SIZE,
     MAX_PREFS,
     MAX_PREFS_CHARS,
     MAX_QUERY_CHARS,
-    RESULT_WINDOW,
     CategoriesResponse,
     DailyResponseModel,
     ErrorResponse,
@@ -64,14 +77,12 @@ except ImportError:  # pragma: no cover - orjson is a dependency
 
 router = APIRouter()
 
-Engine = Annotated[Any, Depends(get_engine)]
-
 Q = Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="Query: words, \"phrases\", -exclude, OR, fields ti: au: abs: cat: id:; an arXiv id or URL finds that paper (≤ 1000 characters)")]
-Mode = Annotated[Literal["bm25", "dense", "hybrid"], Query(description="Retrieval: BM25, embeddings, or both fused")]
+Mode = Annotated[ModeName, Query(description="Retrieval: BM25, embeddings, or both fused")]
 Cat = Annotated[str | None, Query(max_length=MAX_CATEXPR_CHARS, description="Category expression: `cs.AI+cs.LG-cs.CY` = cs.AI or cs.LG, not cs.CY; an archive like `cs` covers its subcategories")]
 DateFrom = Annotated[date | None, Query(alias="from", description="Earliest first-version date, YYYY-MM-DD")]
 DateTo = Annotated[date | None, Query(alias="to", description="Latest first-version date, YYYY-MM-DD")]
-Sort = Annotated[Literal["relevance", "date", "prefs"], Query(description="relevance, date (newest first) or prefs (❤: re-ranked by BM25 against `prefs`)")]
+Sort = Annotated[SortName, Query(description="relevance, date (newest first) or prefs (❤: re-ranked by BM25 against `prefs`)")]
 Prefs = Annotated[str, Query(max_length=MAX_PREFS_CHARS, description="Comma-separated preference keywords for sort=prefs (first 20 used)")]
 Page = Annotated[int, Query(ge=1, le=RESULT_WINDOW, description="1-based page; page × size ≤ 1000")]
 Size = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Results per page (1–100)")]
@@ -86,32 +97,6 @@ def parse_prefs(prefs: str | None) -> list[str]:
         if w and w.lower() not in (s.lower() for s in seen):
             seen.append(w[:100])
     return seen[:MAX_PREFS]
-
-
-def check_window(page: int, size: int) -> None:
-    if page * size > RESULT_WINDOW:
-        raise InvalidQuery(f"results are capped at {RESULT_WINDOW}: page × size must be ≤ {RESULT_WINDOW}")
-
-
-def hit_dict(hit: Any) -> dict[str, Any]:
-    """A hit as :class:`service.schemas.HitModel` has it (the exact keys and JSON types)."""
-    updated = hit.updated
-    return {
-        "id": str(hit.id),
-        "title": str(hit.title),
-        "authors": [str(a) for a in hit.authors or ()],
-        "categories": [str(c) for c in hit.categories or ()],
-        "published": hit.published.isoformat() if hasattr(hit.published, "isoformat") else str(hit.published),
-        "updated": updated.isoformat() if hasattr(updated, "isoformat") else (None if updated is None else str(updated)),
-        "score": _finite(round(float(hit.score), 6)),
-        "title_html": str(hit.title_html),
-        "snippet_html": str(hit.snippet_html),
-        "shared_keywords": [str(k) for k in getattr(hit, "shared_keywords", None) or ()],
-    }
-
-
-def _finite(x: float) -> float:
-    return x if x - x == 0.0 else 0.0  # NaN/inf are not JSON numbers
 
 
 def json_ok(payload: dict[str, Any]) -> Response:
@@ -170,19 +155,19 @@ def readyz(request: Request) -> Any:
     responses=ERROR_RESPONSES,
 )
 def search(
-    engine: Engine,
+    engine: EngineDep,
     q: Q = "",
-    mode: Mode = "hybrid",
+    mode: Mode = DEFAULT_MODE,
     cat: Cat = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
-    sort: Sort = "relevance",
+    sort: Sort = DEFAULT_SORT,
     prefs: Prefs = "",
     page: Page = 1,
-    size: Size = 20,
+    size: Size = DEFAULT_PAGE_SIZE,
 ) -> Response:
     check_window(page, size)
-    res = engine.search(
+    res = engine.search(SearchRequest(
         q,
         mode=mode,
         cat=cat or None,
@@ -192,13 +177,13 @@ def search(
         page=page,
         size=size,
         prefs=parse_prefs(prefs) if sort == "prefs" else None,
-    )
+    ))
     arxiv_id = getattr(res, "arxiv_id", None)
     return json_ok({
         "total": int(res.total),
         "page": page,
         "size": size,
-        "took_ms": _finite(float(res.took_ms)),
+        "took_ms": finite(float(res.took_ms)),
         "mode": str(res.mode),
         "fallback": getattr(res, "fallback", None),
         "query": str(res.query),
@@ -206,7 +191,7 @@ def search(
         "relaxed": [str(p) for p in getattr(res, "relaxed", [])],
         "exact_total": getattr(res, "exact_total", None),
         "translated": str(getattr(res, "translated", "") or ""),
-        "hits": [hit_dict(h) for h in res.hits],
+        "hits": [h.to_dict() for h in res.hits],
     })
 
 
@@ -223,13 +208,13 @@ def search(
     responses=ERROR_RESPONSES,
 )
 def related(
-    engine: Engine,
+    engine: EngineDep,
     paper_id: PaperId,
     size: Annotated[int | None, Query(ge=1, le=50, description="How many papers (1–50, default 10)")] = None,
     k: Annotated[int | None, Query(ge=1, le=50, description="Old name of `size`", deprecated=True)] = None,
 ) -> Response:
     n = size if size is not None else k if k is not None else 10
-    return json_ok({"hits": [hit_dict(h) for h in engine.related(paper_id, k=n)]})
+    return json_ok({"hits": [h.to_dict() for h in engine.related(paper_id, k=n)]})
 
 
 @router.get(
@@ -239,9 +224,8 @@ def related(
     tags=["papers"],
     responses=ERROR_RESPONSES,
 )
-def paper_keywords(engine: Engine, paper_id: PaperId) -> dict[str, Any]:
-    kws = engine.paper_keywords(paper_id)
-    return {"keywords": [{"keyword": kw["keyword"], "weight": round(float(kw["weight"]), 4)} for kw in kws]}
+def paper_keywords(engine: EngineDep, paper_id: PaperId) -> dict[str, Any]:
+    return {"keywords": [kw.to_dict() for kw in engine.paper_keywords(paper_id)]}
 
 
 @router.get(
@@ -254,7 +238,7 @@ def paper_keywords(engine: Engine, paper_id: PaperId) -> dict[str, Any]:
         **JSON_ERROR_RESPONSES,
     },
 )
-def paper_bib(engine: Engine, paper_id: PaperId, request: Request) -> PlainTextResponse:
+def paper_bib(engine: EngineDep, paper_id: PaperId, request: Request) -> PlainTextResponse:
     paper = paper_or_fetch(engine, get_settings(request), paper_id)
     return PlainTextResponse(bibtex_entry(paper), media_type="text/x-bibtex; charset=utf-8")
 
@@ -268,7 +252,7 @@ def paper_bib(engine: Engine, paper_id: PaperId, request: Request) -> PlainTextR
     tags=["papers"],
     responses={**ERROR_RESPONSES, 502: {"model": ErrorResponse, "description": "arXiv failed during an on-demand fetch"}},
 )
-def paper(engine: Engine, paper_id: PaperId, request: Request) -> dict[str, Any]:
+def paper(engine: EngineDep, paper_id: PaperId, request: Request) -> dict[str, Any]:
     return paper_for_display(paper_or_fetch(engine, get_settings(request), paper_id))
 
 
@@ -283,7 +267,7 @@ def paper(engine: Engine, paper_id: PaperId, request: Request) -> dict[str, Any]
     tags=["tools"],
     responses=BODY_ERRORS,
 )
-def keywords(engine: Engine, body: KeywordsRequest) -> dict[str, Any]:
+def keywords(engine: EngineDep, body: KeywordsRequest) -> dict[str, Any]:
     if not body.text.strip():
         raise InvalidQuery("text is empty")
     return {"keywords": engine.keywords(body.text, k=body.size)}
@@ -297,10 +281,10 @@ def keywords(engine: Engine, body: KeywordsRequest) -> dict[str, Any]:
     tags=["tools"],
     responses=BODY_ERRORS,
 )
-def similar(engine: Engine, body: SimilarRequest) -> Response:
+def similar(engine: EngineDep, body: SimilarRequest) -> Response:
     if not body.text.strip():
         raise InvalidQuery("text is empty")
-    return json_ok({"hits": [hit_dict(h) for h in engine.similar_text(body.text, k=body.size)]})
+    return json_ok({"hits": [h.to_dict() for h in engine.similar_text(body.text, k=body.size)]})
 
 
 @router.post(
@@ -311,9 +295,9 @@ def similar(engine: Engine, body: SimilarRequest) -> Response:
     tags=["tools"],
     responses=BODY_ERRORS,
 )
-def recommend(engine: Engine, body: RecommendRequest) -> Response:
+def recommend(engine: EngineDep, body: RecommendRequest) -> Response:
     hits = engine.recommend(body.liked, disliked=body.disliked, k=body.size)
-    return json_ok({"hits": [hit_dict(h) for h in hits]})
+    return json_ok({"hits": [h.to_dict() for h in hits]})
 
 
 # -- lists ---------------------------------------------------------------------------------
@@ -328,13 +312,13 @@ def recommend(engine: Engine, body: RecommendRequest) -> Response:
     responses=ERROR_RESPONSES,
 )
 def daily(
-    engine: Engine,
+    engine: EngineDep,
     catexpr: Annotated[str, Path(max_length=MAX_CATEXPR_CHARS, description="Category expression, e.g. `cs.CL` or `cs.AI+cs.LG-cs.CY`")],
     day: Annotated[date | None, Query(alias="date", description="The day, YYYY-MM-DD (default: the latest)")] = None,
-    sort: Annotated[Literal["default", "prefs"], Query(description="default (by id) or prefs (❤)")] = "default",
+    sort: Annotated[DailySortName, Query(description="default (by id) or prefs (❤)")] = "default",
     prefs: Prefs = "",
     page: Page = 1,
-    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Papers per page (1–100)")] = 25,
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Papers per page (1–100)")] = DAILY_PAGE_SIZE,
 ) -> Response:
     check_window(page, size)
     lst = engine.daily(catexpr, day=day, page=page, size=size, prefs=parse_prefs(prefs) if sort == "prefs" else None)
@@ -346,12 +330,12 @@ def daily(
         "total": int(lst.total),
         "page": page,
         "size": size,
-        "hits": [hit_dict(h) for h in lst.hits],
+        "hits": [h.to_dict() for h in lst.hits],
     })
 
 
 @router.get("/api/categories", response_model=CategoriesResponse, summary="Categories with paper counts", tags=["lists"], responses=ERROR_RESPONSES)
-def categories(engine: Engine) -> dict[str, Any]:
+def categories(engine: EngineDep) -> dict[str, Any]:
     return {"categories": [{"category": c, "count": n} for c, n in engine.categories()]}
 
 
@@ -363,8 +347,8 @@ def categories(engine: Engine) -> dict[str, Any]:
     tags=["health"],
     responses=ERROR_RESPONSES,
 )
-def stats(engine: Engine) -> Any:
+def stats(engine: EngineDep) -> Any:
     return JSONResponse(engine.stats())
 
 
-__all__ = ["router", "parse_prefs", "hit_dict", "json_ok", "HitModel"]
+__all__ = ["router", "parse_prefs", "json_ok", "HitModel"]

@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,6 +21,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from indexer.caches import size_for_serving
+from indexer.engine import SearchEngine
 from indexer.settings import Settings, get_settings
 from service import api, feeds, web
 from service.api_docs import mount_api_docs
@@ -89,7 +89,7 @@ def limit_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
         return False
 
 
-def create_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine: SearchEngine | None = None) -> FastAPI:
     """Build the app. ``engine`` (a SearchEngine) is opened lazily from ``settings`` when omitted."""
     settings = settings or get_settings()
     limit_malloc_arenas()

@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from service.deps import get_engine
+from service.deps import EngineDep
 from service.schemas import ERROR_RESPONSES, MAX_CATEXPR_CHARS, MAX_QUERY_CHARS
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -84,7 +84,7 @@ def atom_feed(*, title: str, feed_id: str, self_url: str, alt_url: str, base_url
 
 router = APIRouter(tags=["feeds"])
 FEED_SIZE = 50
-_ATOM_200 = {200: {"content": {"application/atom+xml": {"schema": {"type": "string"}}}, "description": "An Atom 1.0 feed"}}
+_ATOM_200: dict[int | str, dict[str, Any]] = {200: {"content": {"application/atom+xml": {"schema": {"type": "string"}}}, "description": "An Atom 1.0 feed"}}
 
 
 def _base(request: Request) -> str:
@@ -109,12 +109,12 @@ def _atom(body: bytes) -> Response:
 @router.get("/feeds/search.atom", summary="Atom feed of a search (newest first by default)", response_class=Response, responses={**_ATOM_200, **ERROR_RESPONSES})
 def search_feed(
     request: Request,
-    engine: Annotated[object, Depends(get_engine)],
+    engine: EngineDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Search query (same syntax as /api/search)")],
     cat: Annotated[str | None, Query(max_length=MAX_CATEXPR_CHARS, description="Category expression")] = None,
     sort: Annotated[Literal["date", "relevance"], Query(description="Entry order")] = "date",
 ) -> Response:
-    res = engine.search(q, mode="bm25", cat=cat or None, sort=sort, page=1, size=FEED_SIZE)  # type: ignore[attr-defined]
+    res = engine.search(q, mode="bm25", cat=cat or None, sort=sort, page=1, size=FEED_SIZE)
     base = _base(request)
     self_url = _url(request)
     return _atom(atom_feed(title=f"papers: {q}", feed_id=self_url, self_url=self_url, alt_url=_url(request, "/search"), base_url=base, hits=res.hits))
@@ -123,11 +123,11 @@ def search_feed(
 @router.get("/feeds/{catexpr}.atom", summary="Atom feed of a category expression's daily list", response_class=Response, responses={**_ATOM_200, **ERROR_RESPONSES})
 def daily_feed(
     request: Request,
-    engine: Annotated[object, Depends(get_engine)],
+    engine: EngineDep,
     catexpr: Annotated[str, Path(max_length=MAX_CATEXPR_CHARS, description="Category expression, e.g. `cs.AI+cs.LG-cs.CY`")],
     day: Annotated[date | None, Query(alias="date", description="The day, YYYY-MM-DD (default: the latest)")] = None,
 ) -> Response:
-    lst = engine.daily(catexpr, day=day, page=1, size=100)  # type: ignore[attr-defined]
+    lst = engine.daily(catexpr, day=day, page=1, size=100)
     base = _base(request)
     expr = getattr(lst, "expr", "") or catexpr
     title = f"papers: {expr}" + (f" — {lst.day.isoformat()}" if lst.day else "")

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indexer.errors import NotFound
+
+if TYPE_CHECKING:
+    from indexer.engine import SearchEngine
+    from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _fetch_lock = threading.Lock()  # one arXiv request at a time (arXiv's politeness rule)
 
 
-def paper_or_fetch(engine: Any, settings: Any, paper_id: str) -> dict[str, Any]:
+def paper_or_fetch(engine: SearchEngine, settings: Settings, paper_id: str) -> dict[str, Any]:
     """``engine.paper(id)``; on NotFound, fetch it from arXiv if allowed, else re-raise."""
     try:
         return engine.paper(paper_id)

@@ -1,6 +1,7 @@
 """Pydantic models of the JSON API: they are the OpenAPI schema clients rely on.
 
-Limits live here as constants so the routes, the schema and docs/api.md agree.
+Limits live here as constants so the routes, the schema and docs/api.md agree; those of a
+search (page size, result window) are the engine's own (:mod:`indexer.search_request`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from indexer.search_request import MAX_PAGE_SIZE
+
 MAX_QUERY_CHARS = 1000
 MAX_CATEXPR_CHARS = 500
-MAX_PAGE_SIZE = 100
-RESULT_WINDOW = 1000  # page × size ≤ 1000, like Cool Papers
 MAX_TEXT_CHARS = 200_000
 MAX_IDS = 100
 MAX_PREFS_CHARS = 2000

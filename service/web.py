@@ -17,24 +17,31 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from indexer.errors import DenseUnavailable, IndexUnavailable, InvalidInput, NotFound, PapersError
+from indexer.hits import SearchResponse
+from indexer.keywords import Keyword, interest_profile
+from indexer.search_request import (
+    DAILY_PAGE_SIZE,
+    DAILY_SORTS,
+    DEFAULT_MODE,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_SORT,
+    MAX_PAGE_SIZE,
+    MODES,
+    RESULT_WINDOW,
+    SORTS,
+    SearchRequest,
+)
 from indexer.tex_accents import paper_for_display
 from service.api import parse_prefs
 from service.bibtex import bibtex_entry
-from service.deps import get_engine, get_settings
+from service.deps import EngineDep, get_settings
 from service.ondemand import paper_or_fetch
-from service.schemas import (
-    MAX_CATEXPR_CHARS,
-    MAX_PAGE_SIZE,
-    MAX_PREFS_CHARS,
-    MAX_QUERY_CHARS,
-    MAX_TEXT_CHARS,
-    RESULT_WINDOW,
-)
+from service.schemas import MAX_CATEXPR_CHARS, MAX_PREFS_CHARS, MAX_QUERY_CHARS, MAX_TEXT_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +96,14 @@ class SearchForm:
     """Search parameters as the web page reads them: lenient, with messages instead of 422s."""
 
     q: str = ""
-    mode: str = "hybrid"
+    mode: str = DEFAULT_MODE
     cat: str = ""
     date_from: date | None = None
     date_to: date | None = None
-    sort: str = "relevance"
+    sort: str = DEFAULT_SORT
     prefs: str = ""
     page: int = 1
-    size: int = 20
+    size: int = DEFAULT_PAGE_SIZE
     errors: list[str] = field(default_factory=list)
 
     @classmethod
@@ -113,8 +120,8 @@ class SearchForm:
             f.cat = ""
         if len(f.prefs) > MAX_PREFS_CHARS:
             f.prefs = f.prefs[:MAX_PREFS_CHARS]
-        f.mode = _choice(params, "mode", ("hybrid", "bm25", "dense"), f.errors)
-        f.sort = _choice(params, "sort", ("relevance", "date", "prefs"), f.errors)
+        f.mode = _choice(params, "mode", _default_first(MODES, DEFAULT_MODE), f.errors)
+        f.sort = _choice(params, "sort", _default_first(SORTS, DEFAULT_SORT), f.errors)
         for attr, key in (("date_from", "from"), ("date_to", "to")):
             raw = (params.get(key) or "").strip()
             if raw:
@@ -123,7 +130,7 @@ class SearchForm:
                 except ValueError:
                     f.errors.append(f"'{key}' must be a date like 2024-05-31.")
         f.page = _int(params.get("page"), 1, 1, RESULT_WINDOW)
-        f.size = _int(params.get("size"), 20, 1, MAX_PAGE_SIZE)
+        f.size = _int(params.get("size"), DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         if f.page * f.size > RESULT_WINDOW:
             f.errors.append(f"Only the first {RESULT_WINDOW} results can be shown.")
             f.page = max(1, RESULT_WINDOW // f.size)
@@ -137,15 +144,34 @@ class SearchForm:
             "cat": self.cat,
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",
-            "mode": self.mode if self.mode != "hybrid" else "",
-            "sort": self.sort if self.sort != "relevance" else "",
+            "mode": self.mode if self.mode != DEFAULT_MODE else "",
+            "sort": self.sort if self.sort != DEFAULT_SORT else "",
             "prefs": self.prefs if self.sort == "prefs" else "",
-            "size": self.size if self.size != 20 else "",
+            "size": self.size if self.size != DEFAULT_PAGE_SIZE else "",
         }
+
+    def request(self, mode: str | None = None) -> SearchRequest:
+        """The engine's request for this form (in ``mode`` instead of the form's when given)."""
+        return SearchRequest(
+            self.q,
+            mode=mode or self.mode,
+            cat=self.cat or None,
+            date_from=self.date_from,
+            date_to=self.date_to,
+            sort=self.sort,
+            page=self.page,
+            size=self.size,
+            prefs=parse_prefs(self.prefs) if self.sort == "prefs" else None,
+        )
 
     @property
     def has_filters(self) -> bool:
         return bool(self.cat or self.date_from or self.date_to)
+
+
+def _default_first(allowed: tuple[str, ...], default: str) -> tuple[str, ...]:
+    """``allowed`` with ``default`` first (what :func:`_choice` takes)."""
+    return (default, *(a for a in allowed if a != default))
 
 
 def _choice(params: Any, name: str, allowed: tuple[str, ...], errors: list[str]) -> str:
@@ -197,31 +223,18 @@ def home(request: Request) -> Response:
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, engine: Any = Depends(get_engine)) -> Response:
+def search_page(request: Request, engine: EngineDep) -> Response:
     form = SearchForm.from_params(request.query_params)
-    res = None
+    res: SearchResponse | None = None
     status = 200
     errors = list(form.errors)
     build = None
     if not errors and (form.q or form.has_filters):
-        def run(mode: str) -> Any:
-            return engine.search(
-                form.q,
-                mode=mode,
-                cat=form.cat or None,
-                date_from=form.date_from,
-                date_to=form.date_to,
-                sort=form.sort,
-                page=form.page,
-                size=form.size,
-                prefs=parse_prefs(form.prefs) if form.sort == "prefs" else None,
-            )
-
         try:
             try:
-                res = run(form.mode)
+                res = engine.search(form.request())
             except DenseUnavailable as e:  # the page shows keyword results and says why
-                res = run("bm25")
+                res = engine.search(form.request("bm25"))
                 res.fallback = e.message
         except InvalidInput as e:
             errors.append(e.message)
@@ -249,11 +262,11 @@ def search_page(request: Request, engine: Any = Depends(get_engine)) -> Response
 
 
 @router.get("/paper/{paper_id:path}", response_class=HTMLResponse)
-def paper_page(request: Request, paper_id: str, engine: Any = Depends(get_engine)) -> Response:
+def paper_page(request: Request, paper_id: str, engine: EngineDep) -> Response:
     paper = paper_or_fetch(engine, get_settings(request), paper_id)
     if paper["id"] != paper_id:  # canonical URL: no version, no "arXiv:" prefix
         return RedirectResponse(f"/paper/{paper['id']}", status_code=301)
-    keywords: list[dict[str, Any]] = []
+    keywords: list[Keyword] = []
     related: list[Any] = []
     related_problem = ""
     try:
@@ -261,8 +274,6 @@ def paper_page(request: Request, paper_id: str, engine: Any = Depends(get_engine
         related = engine.related(paper["id"], k=10)
     except PapersError as e:
         related_problem = e.message
-    from indexer.keywords import interest_profile
-
     interest = interest_profile(keywords[:10])  # one entry per term, with its key (app.js merges by it)
     shown = paper_for_display(paper)  # P\'etritis -> Pétritis; BibTeX keeps the TeX
     return render(
@@ -280,7 +291,7 @@ def paper_page(request: Request, paper_id: str, engine: Any = Depends(get_engine
 
 
 @router.get("/arxiv/{target:path}")
-def arxiv_alias(request: Request, target: str, engine: Any = Depends(get_engine)) -> Response:
+def arxiv_alias(request: Request, target: str, engine: EngineDep) -> Response:
     """Cool Papers' URLs: ``/arxiv/<id>`` is a paper, ``/arxiv/<category expression>`` a daily list."""
     raw = urlencode(list(request.query_params.multi_items()))
     query = f"?{raw}" if raw else ""
@@ -297,7 +308,7 @@ def daily_index(request: Request) -> Response:
 
 
 @router.get("/daily/{catexpr}", response_class=HTMLResponse)
-def daily_page(request: Request, catexpr: str, engine: Any = Depends(get_engine)) -> Response:
+def daily_page(request: Request, catexpr: str, engine: EngineDep) -> Response:
     params = request.query_params
     errors: list[str] = []
     day = None
@@ -307,15 +318,15 @@ def daily_page(request: Request, catexpr: str, engine: Any = Depends(get_engine)
             day = date.fromisoformat(raw_day)
         except ValueError:
             errors.append("'date' must be a date like 2024-05-31; showing the latest day.")
-    sort = _choice(params, "sort", ("default", "prefs"), errors)
+    sort = _choice(params, "sort", DAILY_SORTS, errors)
     prefs = (params.get("prefs") or "")[:MAX_PREFS_CHARS]
-    size = _int(params.get("size"), 25, 1, MAX_PAGE_SIZE)
+    size = _int(params.get("size"), DAILY_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     page = _int(params.get("page"), 1, 1, max(1, RESULT_WINDOW // size))
     if len(catexpr) > MAX_CATEXPR_CHARS:
         raise InvalidInput(f"the category expression is over {MAX_CATEXPR_CHARS} characters")
     lst = engine.daily(catexpr, day=day, page=page, size=size, prefs=parse_prefs(prefs) if sort == "prefs" else None)
     expr = getattr(lst, "expr", "") or catexpr
-    base = {"date": lst.day.isoformat() if lst.day else "", "sort": sort if sort == "prefs" else "", "prefs": prefs if sort == "prefs" else "", "size": size if size != 25 else ""}
+    base = {"date": lst.day.isoformat() if lst.day else "", "sort": sort if sort == "prefs" else "", "prefs": prefs if sort == "prefs" else "", "size": size if size != DAILY_PAGE_SIZE else ""}
     return render(
         request,
         "daily.html",
@@ -350,7 +361,7 @@ def keywords_page(request: Request) -> Response:
 
 
 @router.post("/keywords", response_class=HTMLResponse)
-async def keywords_submit(request: Request, engine: Any = Depends(get_engine)) -> Response:
+async def keywords_submit(request: Request, engine: EngineDep) -> Response:
     text, k, errors = await _form_text(request)
     k = k or 15
     result = None
@@ -371,7 +382,7 @@ def similar_page(request: Request) -> Response:
 
 
 @router.post("/similar", response_class=HTMLResponse)
-async def similar_submit(request: Request, engine: Any = Depends(get_engine)) -> Response:
+async def similar_submit(request: Request, engine: EngineDep) -> Response:
     text, k, errors = await _form_text(request)
     hits = None
     if not errors:

@@ -79,6 +79,15 @@ def test_search_returns_highlighted_hits(app_client):
     assert any("<mark>" in h["title_html"] + h["snippet_html"] for h in body["hits"])
 
 
+def test_api_hits_are_the_engines_hits_serialised_once(app_client, search_engine):
+    """One hit serialiser (Hit.to_dict): the API's hits are exactly the engine's, serialised."""
+    got = app_client.get("/api/search", params={"q": "graph neural networks", "mode": "bm25", "size": 10}).json()
+    res = search_engine.search("graph neural networks", mode="bm25", size=10)
+    assert got["hits"] and got["hits"] == [h.to_dict() for h in res.hits]
+    assert set(got["hits"][0]) == {"id", "title", "authors", "categories", "published", "updated", "score",
+                                   "title_html", "snippet_html", "shared_keywords"}
+
+
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
 def test_every_mode(app_client, mode):
     body = app_client.get("/api/search", params={"q": "image segmentation", "mode": mode, "size": 5}).json()

@@ -171,3 +171,21 @@ def test_engine_without_index_is_unavailable(tmp_path):
     assert not eng.ready
     with pytest.raises(IndexUnavailable):
         eng.search("anything")
+
+
+def test_a_search_request_and_its_fields_answer_alike(search_engine):
+    """The API and the web page ask with a SearchRequest, the CLI and feeds with arguments:
+    one answer, and one check of the limits (the same messages)."""
+    from indexer.search_request import SearchRequest
+
+    fields = dict(mode="bm25", cat="cs.LG", sort="prefs", page=2, size=5, prefs=["graph"])
+    by_fields = search_engine.search("neural network", **fields)
+    by_request = search_engine.search(SearchRequest("neural network", **fields))
+    assert by_request.total == by_fields.total > 5
+    assert [h.to_dict() for h in by_request.hits] == [h.to_dict() for h in by_fields.hits]
+    for bad in (dict(page=11, size=100), dict(size=101), dict(mode="x"), dict(sort="y")):
+        with pytest.raises(InvalidQuery) as by_args:
+            search_engine.search("graph", **bad)
+        with pytest.raises(InvalidQuery) as by_req:
+            search_engine.search(SearchRequest("graph", **bad))
+        assert by_req.value.message == by_args.value.message

@@ -74,6 +74,22 @@ def test_keyword_shape_weights_and_terms(papers):
     assert all(k.keyword.lower() in (p["title"] + " " + p["abstract"]).lower() for k in kws)
 
 
+def test_stored_keywords_round_trip(search_engine):
+    """A build stores a paper's keywords as a JSON list of Keyword.to_stored() lists:
+    from_stored reads a real stored row back, and to_stored writes the very same text."""
+    with search_engine.db.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT paper_id, keywords FROM paper_keywords ORDER BY paper_id LIMIT 50").all()
+    assert raw
+    for paper_id, text in raw:
+        kws = [Keyword.from_stored(item) for item in json.loads(text)]
+        assert kws and all(k.terms and isinstance(k.terms, tuple) for k in kws), paper_id
+        assert json.dumps([k.to_stored() for k in kws]) == text, paper_id
+    # rows written before terms were stored hold [keyword, weight]: no terms, not an error
+    old = Keyword.from_stored(["graph neural networks", 0.5])
+    assert old == Keyword("graph neural networks", 0.5, ())
+    assert old.to_stored() == ["graph neural networks", 0.5, []]
+
+
 def test_no_generic_words_or_latex(papers):
     p = papers["0704.0808"]  # abstract full of LaTeX commands
     kws = KeywordExtractor(DocFreqs.shipped()).extract(p["abstract"], k=10, title=p["title"])
