@@ -30,8 +30,9 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, func, insert, select
 
 from indexer.db import open_database
-from indexer.manifest import Manifest, read_manifest, read_previous_manifest, write_manifest
+from indexer.manifest import Manifest, write_manifest
 from indexer.models import Paper, PaperKeywords
+from indexer.paths import bm25_path, current_manifest, dense_models, embeddings_path
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,44 +69,8 @@ class BuildReport:
         )
 
 
-def dense_models(settings: Settings) -> list[str]:
-    """Embedding spaces the build maintains: the main model and the multilingual one."""
-    names = [settings.embedding_model]
-    if settings.multilingual_model and settings.multilingual_model not in names:
-        names.append(settings.multilingual_model)
-    return [n for n in names if n]
-
-
-def bm25_path(settings: Settings) -> Path:
-    from indexer.bm25 import INDEX_DIR
-
-    return settings.index_dir / INDEX_DIR
-
-
-def embeddings_path(settings: Settings, model: str) -> Path:
-    safe = model.replace("/", "_").replace(":", "_")
-    return settings.index_dir / "embeddings" / safe
-
-
 def embedding_text(title: str, abstract: str) -> str:
     return f"{title}. {abstract}".strip()
-
-
-def current_manifest(settings: Settings) -> Manifest:
-    """The published manifest, falling back to the previous one if it is corrupt (and to
-    "nothing published" when both are)."""
-    from indexer.errors import IndexUnavailable
-
-    try:
-        m = read_manifest(settings.index_dir)
-    except IndexUnavailable as e:
-        log.error("%s; falling back to the previous version", e)
-        try:
-            m = read_previous_manifest(settings.index_dir)
-        except IndexUnavailable as e2:  # both broken: as if nothing was published (build repairs)
-            log.error("%s; no readable index version", e2)
-            m = None
-    return m or Manifest()
 
 
 def _changed_seqs(engine: Engine, after_seq: int) -> list[int]:

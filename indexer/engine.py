@@ -26,11 +26,11 @@ from sqlalchemy import and_, bindparam, exists, func, not_, or_, select
 from indexer import fusion, lexical, zh_en
 from indexer import related as related_ranking
 from indexer.bm25 import relaxable_phrases
-from indexer.build import bm25_path, current_manifest, embeddings_path
 from indexer.db import open_database
 from indexer.errors import DenseUnavailable, IndexUnavailable, InvalidInput, InvalidQuery, NotFound
 from indexer.manifest import Manifest, manifest_stamp
 from indexer.models import IngestRun, Paper, PaperCategory, PaperKeywords
+from indexer.paths import bm25_path, current_manifest, embeddings_path
 from indexer.records import InvalidRecord, normalize_arxiv_id
 from indexer.settings import Settings
 from indexer.tokenizer import default_tokenizer, has_cjk

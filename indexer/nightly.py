@@ -300,8 +300,8 @@ def pending_rows(settings: Settings, engine: Engine) -> int:
     """Rows in the database that the published index does not contain yet."""
     from sqlalchemy import func
 
-    from indexer.build import current_manifest
     from indexer.models import Paper
+    from indexer.paths import current_manifest
 
     built_seq = current_manifest(settings).built_seq
     with engine.connect() as conn:
