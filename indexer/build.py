@@ -33,7 +33,9 @@ from indexer.db import open_database
 from indexer.manifest import Manifest, write_manifest
 from indexer.models import Paper, PaperKeywords
 from indexer.paths import bm25_path, current_manifest, dense_models, embeddings_path
+from indexer.runs import finish_run, start_run
 from indexer.settings import Settings
+from indexer.store import UpsertCounts
 
 log = logging.getLogger(__name__)
 
@@ -603,24 +605,16 @@ def _write_keywords(engine: Engine, rows: list[tuple[str, str, str]], *, replace
 
 
 def _start_run(engine: Engine) -> int:
-    from indexer.ingest.runs import start_run
-
     return start_run(engine, "build", "")
 
 
 def _fail_run(engine: Engine, run_id: int) -> None:
-    from indexer.ingest.runs import finish_run
-    from indexer.store import UpsertCounts
-
     finish_run(engine, run_id, UpsertCounts(), "failed", best_effort=True)
 
 
 def _finish_run(engine: Engine, run_id: int, report: BuildReport) -> None:
     """A build's row: ``inserted`` = papers indexed, ``updated`` = keyword sets written,
     ``skipped`` = papers removed (the columns an ingest run fills with its counts)."""
-    from indexer.ingest.runs import finish_run
-    from indexer.store import UpsertCounts
-
     counts = UpsertCounts(inserted=report.indexed, updated=report.keywords, skipped=report.removed)
     finish_run(engine, run_id, counts, "ok", report.summary())
 

@@ -32,10 +32,10 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from indexer.batching import batched
 from indexer.errors import IndexUnavailable, InvalidInput
 from indexer.idtable import IdTable
 from indexer.manifest import sha256_file
-from indexer.store import batched
 from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, Projection, RowFile, build_index
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard

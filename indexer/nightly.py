@@ -35,16 +35,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, inspect, select, update
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import OperationalError
 
 from indexer.errors import PapersError, StorageError
-from indexer.models import HarvestState, IngestRun
+from indexer.ingest.oai import OVERLAP, harvest_oai, harvest_source, last_datestamp, owed_window
+from indexer.models import HarvestState
+from indexer.runs import close_interrupted_runs, finish_run, start_run
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OVERLAP = timedelta(days=1)
 RUN_KIND = "nightly"
 
 
@@ -135,22 +136,10 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def harvest_source(set_spec: str) -> str:
-    """The harvest_state key of an OAI-PMH set (``oai:cs``)."""
-    return f"oai:{set_spec}"
-
-
 def _event(name: str, **fields: Any) -> None:
     """One structured (logfmt) log line on stderr: ``event=<name> key=value ...``."""
     parts = [f"event={name}"] + [f"{k}={v}" for k, v in fields.items()]
     log.info(" ".join(parts))
-
-
-def last_datestamp(engine: Engine, set_spec: str) -> date | None:
-    with engine.connect() as conn:
-        return conn.execute(
-            select(HarvestState.last_datestamp).where(HarvestState.source == harvest_source(set_spec))
-        ).scalar_one_or_none()
 
 
 def harvest_window(
@@ -226,7 +215,7 @@ def nightly(
         start, until = harvest_window(settings, engine, set_spec, from_date)
         report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until)
         _note_owed_window(engine, report)
-        _close_interrupted_runs(engine)
+        close_interrupted_runs(engine, RUN_KIND)
         report.run_id = _start_run(engine, report)
         _event("nightly_start", set=set_spec, frm=start.isoformat(), until=until.isoformat(), run=report.run_id)
         try:
@@ -256,8 +245,6 @@ def _describe(e: BaseException) -> str:
 def _note_owed_window(engine: Engine, report: NightlyReport) -> None:
     """Record in ``report`` the window an interrupted run left unfinished, when it is not
     the very window this run harvests (that one simply resumes from its token)."""
-    from indexer.ingest.oai import owed_window
-
     owed = owed_window(engine, harvest_source(report.set_spec))
     if owed is not None and owed != (report.from_date, report.until_date):
         report.owed_from, report.owed_until = owed
@@ -266,8 +253,6 @@ def _note_owed_window(engine: Engine, report: NightlyReport) -> None:
 def _harvest(settings: Settings, engine: Engine, report: NightlyReport, from_date: date | None, *,
              client: Any, sleep) -> None:
     """Finish the owed window (if any), then harvest this run's window."""
-    from indexer.ingest.oai import harvest_oai
-
     if report.owed:
         _event("harvest_resume_window", set=report.set_spec, window=report.owed)
         owed = harvest_oai(settings, engine, report.set_spec, report.owed_from, report.owed_until,
@@ -352,28 +337,12 @@ def _dry_run(settings: Settings, set_spec: str, from_date: date | None) -> Night
     return report
 
 
-def _close_interrupted_runs(engine: Engine) -> None:
-    """Runs left 'running' by a killed process: we hold the lock, so none is alive."""
-    from indexer.ingest.runs import now
-
-    with engine.begin() as conn:
-        conn.execute(
-            update(IngestRun)
-            .where(IngestRun.kind == RUN_KIND, IngestRun.status == "running")
-            .values(status="interrupted", finished_at=now(), message="process ended before finishing; resumed by a later run")
-        )
-
-
 def _start_run(engine: Engine, report: NightlyReport) -> int:
-    from indexer.ingest.runs import start_run
-
     window = f"{report.from_date.isoformat()}..{report.until_date.isoformat()}"
     return start_run(engine, RUN_KIND, f"{harvest_source(report.set_spec)} {window}")
 
 
 def _finish_run(engine: Engine, report: NightlyReport, *, status: str, message: str) -> None:
-    from indexer.ingest.runs import finish_run
-
     assert report.run_id is not None
     # best effort on success too: a run whose data is published must not fail on its log row
     finish_run(engine, report.run_id, report, status, message, best_effort=True)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -50,11 +50,11 @@ from sqlalchemy import (
     update,
 )
 
+from indexer.batching import batched
 from indexer.db import open_database
 from indexer.models import Paper, PaperCategory
 from indexer.records import InvalidRecord, PaperRecord
-
-T = TypeVar("T")
+from indexer.runs import MAX_ERRORS, last_run
 
 try:  # orjson: ~5x faster JSON text for the authors/categories columns
     import orjson
@@ -87,7 +87,6 @@ __all__ = [
     "upsert_rows",
 ]
 
-MAX_ERRORS = 100  # errors kept in a summary / ingest_runs row; every one is still counted
 DEFAULT_BATCH = 2000
 
 Row = tuple[Any, ...]
@@ -463,18 +462,6 @@ def _sync_categories(conn: Connection, changes: dict[str, list[str]], inserted: 
         conn.execute(_category_insert(conn), [{"paper_id": p, "category": c} for p, c in pairs])
 
 
-def batched(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
-    """Lists of ``batch_size`` items (the last one shorter) from any iterable, lazily."""
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @contextmanager
 def bulk_connection(engine: Engine) -> Iterator[Connection]:
     """One connection for a run of batches (each its own ``with conn.begin():``).
@@ -516,8 +503,6 @@ def upsert_papers(engine: Engine, records: Iterable[PaperRecord], batch_size: in
 
 def database_stats(engine: Engine) -> dict[str, Any]:
     """Counts for `papers stats` / operators: papers, withdrawn, categories, dates, last run."""
-    from indexer.ingest.runs import last_run
-
     with engine.connect() as conn:
         papers, withdrawn, pmin, pmax, umax, seq = conn.execute(
             select(

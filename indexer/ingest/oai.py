@@ -34,9 +34,10 @@ from sqlalchemy import Connection, Engine, select
 
 from indexer.errors import InvalidInput, UpstreamError
 from indexer.ingest.http import PoliteClient, RetryableBody
-from indexer.ingest.runs import IngestReport, now, recorded_run
+from indexer.ingest.runs import IngestReport, recorded_run
 from indexer.models import HarvestState
 from indexer.records import InvalidRecord, PaperRecord, clean_text
+from indexer.runs import now
 from indexer.settings import Settings
 from indexer.store import dialect_insert, upsert_batch
 
@@ -58,7 +59,7 @@ _AUTHOR_SPLIT = re.compile(r",\s*(?:and\s+)?|\s+and\s+")
 
 
 def harvest_source(set_spec: str) -> str:
-    """harvest_state key of a set (same as indexer.nightly.harvest_source)."""
+    """The harvest_state key of an OAI-PMH set (``oai:cs``)."""
     return f"oai:{set_spec}"
 
 
@@ -310,6 +311,16 @@ def load_state(engine: Engine, source: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
         row = conn.execute(select(HarvestState).where(HarvestState.source == source)).mappings().first()
     return dict(row) if row else None
+
+
+def last_datestamp(engine: Engine, set_spec: str) -> date | None:
+    """The newest datestamp a finished window of ``set_spec`` reached. Reads that one
+    column, not the row (:func:`load_state`): a dry run reads it before the first real
+    run has migrated an older schema."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(HarvestState.last_datestamp).where(HarvestState.source == harvest_source(set_spec))
+        ).scalar_one_or_none()
 
 
 def save_state(conn: Connection, source: str, **values: Any) -> None:
