@@ -43,6 +43,7 @@ from pathlib import Path
 import tantivy
 from tantivy import Occur, Query
 
+from indexer.atomic import atomic_write_bytes
 from indexer.catexpr import CategoryExpr, category_terms
 from indexer.errors import IndexUnavailable, InvalidQuery, StorageError
 from indexer.query import TEXT, Atom, Clause, ParsedQuery
@@ -118,9 +119,8 @@ def _schema() -> tantivy.Schema:
 
 
 def _write_stamp(path: Path) -> None:
-    tmp = path / (STAMP_FILE + ".tmp")
-    tmp.write_text(json.dumps({"tokenizer_version": TOKENIZER_VERSION, "schema_version": SCHEMA_VERSION}))
-    os.replace(tmp, path / STAMP_FILE)
+    stamp = {"tokenizer_version": TOKENIZER_VERSION, "schema_version": SCHEMA_VERSION}
+    atomic_write_bytes(path / STAMP_FILE, json.dumps(stamp).encode(), durable=False)
 
 
 def _yyyymmdd(d: date | None) -> int:

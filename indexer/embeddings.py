@@ -25,13 +25,13 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence, Sized
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from indexer.atomic import atomic_write, fsync_dir
 from indexer.batching import batched
 from indexer.errors import IndexUnavailable, InvalidInput
 from indexer.idtable import IdTable
@@ -335,32 +335,6 @@ def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy", c
 # Store
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(file_object)`` into a temp file beside ``path``, fsync, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 _VERSION_RE = re.compile(r"^(?:vectors|ids|idtable|ann|proj)-(\d+)\.(?:npy|json|usearch)$")
 _CHUNK_RE = re.compile(r"^pending-(\d+)\.npz$")
 POINTER = "current.json"
@@ -562,11 +536,11 @@ class EmbeddingStore:
         version = max(self.version, self._max_version_on_disk()) + 1
         names = self._files(version)
         matrix = self.matrix
-        _atomic_write(self.dir / names["vectors"], lambda f: np.save(f, matrix, allow_pickle=False))
+        atomic_write(self.dir / names["vectors"], lambda f: np.save(f, matrix, allow_pickle=False))
         meta = {"model": self.model_name, "dim": self.dim, "ids": self.ids, "hashes": self.hashes}
-        _atomic_write(self.dir / names["ids"], lambda f: f.write(json.dumps(meta).encode("utf-8")))
+        atomic_write(self.dir / names["ids"], lambda f: f.write(json.dumps(meta).encode("utf-8")))
         table = self.ids if isinstance(self.ids, IdTable) else IdTable(self.ids)
-        _atomic_write(self.dir / names["idtable"], table.save)  # what the service maps (indexer.idtable)
+        atomic_write(self.dir / names["idtable"], table.save)  # what the service maps (indexer.idtable)
         if "ann" in names:
             index = self.index
             if not isinstance(index, HNSWIndex):
@@ -578,8 +552,8 @@ class EmbeddingStore:
                 index.projection.save(self.dir / names["proj"])
         files = {name: sha256_file(self.dir / name) for name in names.values()}
         info = {"version": version, "files": files, "count": len(self), "dim": self.dim, "model": self.model_name}
-        _atomic_write(self.dir / POINTER, lambda f: f.write(json.dumps(info).encode("utf-8")))
-        _fsync_dir(self.dir)
+        atomic_write(self.dir / POINTER, lambda f: f.write(json.dumps(info).encode("utf-8")))
+        fsync_dir(self.dir)
         self.version = version
         self._prune(version)
         self._dirty, self._info = False, dict(info)
@@ -614,7 +588,7 @@ class EmbeddingStore:
             "hashes": np.array(list(hashes), dtype=object).astype(str),
             "model": np.array(self.model_name),
         }
-        _atomic_write(path, lambda f: np.savez(f, **payload))
+        atomic_write(path, lambda f: np.savez(f, **payload))
         self._chunks += 1
 
     def load(self, info: dict[str, Any] | None = None, readonly: bool = False) -> EmbeddingStore:
