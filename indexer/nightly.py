@@ -25,24 +25,22 @@ when the token expired), then harvests its own window.
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, inspect, select
-from sqlalchemy.exc import OperationalError
 
 from indexer.errors import PapersError, StorageError
 from indexer.ingest.oai import OVERLAP, harvest_oai, harvest_source, last_datestamp, owed_window
 from indexer.models import HarvestState
 from indexer.runs import close_interrupted_runs, finish_run, start_run
 from indexer.settings import Settings
+from indexer.storage_errors import storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -160,22 +158,6 @@ def _database_exists(settings: Settings) -> bool:
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///") :]).is_file()
     return True
-
-
-@contextmanager
-def storage_errors(what: str) -> Iterator[None]:
-    """Turn disk-full / unreadable-directory failures into one clear StorageError."""
-    try:
-        yield
-    except PapersError:
-        raise
-    except OSError as e:
-        reason = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        raise StorageError(f"{what} failed: {reason}{where}; the published index was left as it was") from e
-    except OperationalError as e:
-        msg = str(e.orig) if e.orig is not None else str(e)
-        raise StorageError(f"{what} failed: database error: {msg}; nothing was lost") from e
 
 
 def _check_data_dir(settings: Settings) -> None:
