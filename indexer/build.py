@@ -19,23 +19,37 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import multiprocessing
 import os
+import re
+import resource
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from indexer.db import open_database
-from indexer.manifest import Manifest, write_manifest
-from indexer.models import Paper, PaperKeywords
+from indexer.bm25 import BM25Index, IndexedDoc, prepare_document
+from indexer.db import make_engine, open_database
+from indexer.embed_progress import ProgressWriter
+from indexer.embedding_seeds import apply_seeds
+from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder, get_query_embedder
+from indexer.errors import IndexUnavailable, StorageError
+from indexer.keywords import DocFreqs, KeywordExtractor
+from indexer.locks import run_lock
+from indexer.manifest import MANIFEST_NAME, PREVIOUS_NAME, Manifest, write_manifest
+from indexer.models import IngestRun, Paper, PaperKeywords
 from indexer.paths import bm25_path, current_manifest, dense_models, embeddings_path
 from indexer.runs import finish_run, start_run
 from indexer.settings import Settings
 from indexer.store import UpsertCounts
+from indexer.tokenizer import default_tokenizer
+from indexer.verify import verify_published
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +123,12 @@ def build(
     did not change are kept, never re-embedded.
     """
     if lock:
-        from indexer.locks import run_lock
-
         with run_lock(settings, "index"):
             return _build(settings, embeddings=embeddings, progress=progress, device=device, full=full)
     return _build(settings, embeddings=embeddings, progress=progress, device=device, full=full)
 
 
 def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str | None, full: bool) -> BuildReport:
-    from indexer.verify import verify_published
-
     t0 = time.perf_counter()
     engine = open_database(settings)
     before = verify_published(settings)
@@ -148,8 +158,6 @@ def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str 
     bm25.close()
     after = verify_published(settings)
     if not after.ok:
-        from indexer.errors import IndexUnavailable
-
         raise IndexUnavailable(f"the published index version {report.version} does not verify: {after.summary()}")
     return report
 
@@ -157,11 +165,6 @@ def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str 
 def _salvaged_version(index_dir: Path, engine: Engine) -> int:
     """The highest version number published so far, as far as it can still be read: in the
     broken manifests, and in the log rows of successful builds ("index version N: ...")."""
-    import re
-
-    from indexer.manifest import MANIFEST_NAME, PREVIOUS_NAME
-    from indexer.models import IngestRun
-
     with engine.connect() as conn:
         messages = conn.execute(
             select(IngestRun.message).where(IngestRun.kind == "build", IngestRun.status == "ok")
@@ -185,11 +188,6 @@ def _open_bm25_for_build(settings: Settings, prev: Manifest):
     missing or emptied index under a published version that had papers is rebuilt too.
     Errors of the disk itself (permissions, disk full) are not "corrupt": they propagate.
     """
-    import shutil
-
-    from indexer.bm25 import BM25Index
-    from indexer.errors import StorageError
-
     path = bm25_path(settings)
     try:
         bm25 = BM25Index.open(path)
@@ -209,23 +207,46 @@ def _open_bm25_for_build(settings: Settings, prev: Manifest):
     return bm25, False
 
 
+@dataclass
+class _Changes:
+    """The rows a build works on: those with ``after < seq <= max_seq`` (``seqs``, freed
+    once the keyword phase has cut them into tasks), the withdrawn ones among them, and
+    the term document counts of a fresh index (None when the index was updated in place)."""
+
+    after: int
+    max_seq: int
+    seqs: list[int]
+    removed: list[str] = field(default_factory=list)
+    terms: Counter | None = None
+
+
 def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report: BuildReport, run_id: int,
                 t0: float, *, embeddings: bool, progress: bool, device: str | None, full: bool,
                 republish: bool = False) -> BuildReport:
-    from indexer.errors import IndexUnavailable
-
+    """The build's phases in order (BM25, keywords, embeddings), then :func:`_publish`."""
     rebuild_bm25 = bm25.stale  # written by another tokenizer/schema version: re-index every row
     if rebuild_bm25:
         full = True
+    changes = _index_phase(engine, bm25, prev, report, full=full, rebuild=rebuild_bm25)
+    _keyword_phase(engine, bm25, changes, report)
+    emb_info = _embedding_phase(settings, engine, prev, report, changes, embeddings=embeddings, progress=progress,
+                                device=device, full=full)
+    return _publish(settings, engine, prev, report, run_id, t0, changes.max_seq, emb_info, full=full,
+                    republish=republish)
+
+
+def _index_phase(engine: Engine, bm25, prev: Manifest, report: BuildReport, *, full: bool,
+                 rebuild: bool) -> _Changes:
+    """Tokenise the changed rows into the BM25 index (in a pool for a large build) and
+    commit it; ``rebuild``: the index was stale, stamp it current once rebuilt."""
     after = 0 if full else prev.built_seq
     # a full build, or the first one: every live row goes into an empty (or cleared) index,
     # so papers are added without a delete by id each, by a bulk writer, and their terms
     # are counted on the way (the keyword step's document frequencies, exact)
     fresh = full or bm25.num_docs == 0
-    terms: Counter | None = Counter() if fresh else None
     seqs = _changed_seqs(engine, after)
-    max_seq = seqs[-1] if seqs else after
-    removed: list[str] = []
+    changes = _Changes(after=after, max_seq=seqs[-1] if seqs else after, seqs=seqs,
+                       terms=Counter() if fresh else None)
     t_bm25, c_bm25 = time.perf_counter(), _cpu_seconds()
     workers = _workers(len(seqs))
     spans = _spans(seqs, after, INDEX_TASK)
@@ -240,57 +261,73 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
         for i, (docs, gone, counts) in enumerate(results, 1):
             if docs:
                 report.indexed += bm25.add_prepared(docs, replace=not fresh)
-            removed += gone
-            if terms is not None and counts:
-                terms.update(counts)
+            changes.removed += gone
+            if changes.terms is not None and counts:
+                changes.terms.update(counts)
             if i % 100 == 0:
                 log.info("bm25: %d papers %s", report.indexed, "added" if fresh else "upserted")
-    if removed:
-        report.removed = bm25.delete(removed)
+    if changes.removed:
+        report.removed = bm25.delete(changes.removed)
     bm25.commit()
-    if rebuild_bm25:
+    if rebuild:
         bm25.mark_current()
     report.docs = bm25.num_docs
     report.phases["bm25"] = round(time.perf_counter() - t_bm25, 2)
     log.info("bm25: %d %s, %d removed, %d docs in %.1fs (%.1f CPU s, workers included)", report.indexed,
              "added" if fresh else "upserted", report.removed, report.docs, time.perf_counter() - t_bm25,
              _cpu_seconds() - c_bm25)
+    return changes
 
+
+def _keyword_phase(engine: Engine, bm25, changes: _Changes, report: BuildReport) -> None:
+    """Keywords for the changed rows (document frequencies from the phase before)."""
     t_kw, c_kw = time.perf_counter(), _cpu_seconds()
-    report.keywords = _store_keywords(engine, bm25, _spans(seqs, after, KEYWORD_TASK), removed,
-                                      live=report.indexed, terms=terms)
-    del seqs
+    report.keywords = _store_keywords(engine, bm25, _spans(changes.seqs, changes.after, KEYWORD_TASK),
+                                      changes.removed, live=report.indexed, terms=changes.terms)
+    changes.seqs = []  # 8 bytes a paper, no longer needed
     report.phases["keywords"] = round(time.perf_counter() - t_kw, 2)
     log.info("keywords: %d papers in %.1fs (%.1f CPU s, workers included)", report.keywords,
              time.perf_counter() - t_kw, _cpu_seconds() - c_kw)
 
+
+def _embedding_phase(settings: Settings, engine: Engine, prev: Manifest, report: BuildReport, changes: _Changes, *,
+                     embeddings: bool, progress: bool, device: str | None, full: bool) -> dict[str, dict[str, Any]]:
+    """Bring the dense spaces up to date (or, with ``embeddings=False``, only take the
+    withdrawn papers out of the published ones); the manifest's embedding entries."""
     emb_info = dict(prev.embeddings)
     if embeddings:
-        from indexer.embed_progress import ProgressWriter
-
         tracker = ProgressWriter(settings.index_dir, dense_models(settings))
         try:
-            _embed_models(settings, engine, prev, report, emb_info, removed, after, max_seq,
+            _embed_models(settings, engine, prev, report, emb_info, changes.removed, changes.after, changes.max_seq,
                           progress=progress, device=device, full=full, tracker=tracker)
         except BaseException as e:
             tracker.fail(f"{type(e).__name__}: {e}")
             raise
         tracker.close()
-    else:
-        for model in list(emb_info):
-            if removed:  # keep withdrawn papers out of dense results even without re-embedding
-                from indexer.embeddings import EmbeddingStore
+    elif changes.removed:  # keep withdrawn papers out of dense results even without re-embedding
+        _remove_from_stores(settings, emb_info, changes.removed)
+    return emb_info
 
-                store = EmbeddingStore(embeddings_path(settings, model), model)
-                try:
-                    store.load(emb_info[model])
-                except IndexUnavailable as e:
-                    log.error("%s; dropping %s until the next build with embeddings", e, model)
-                    del emb_info[model]
-                    continue
-                store.remove(removed)
-                emb_info[model] = {**emb_info[model], **store.save()}
 
+def _remove_from_stores(settings: Settings, emb_info: dict[str, dict[str, Any]], removed: list[str]) -> None:
+    """Drop ``removed`` from every published store (a store that no longer loads is left
+    out of the manifest until the next build with embeddings)."""
+    for model in list(emb_info):
+        store = EmbeddingStore(embeddings_path(settings, model), model)
+        try:
+            store.load(emb_info[model])
+        except IndexUnavailable as e:
+            log.error("%s; dropping %s until the next build with embeddings", e, model)
+            del emb_info[model]
+            continue
+        store.remove(removed)
+        emb_info[model] = {**emb_info[model], **store.save()}
+
+
+def _publish(settings: Settings, engine: Engine, prev: Manifest, report: BuildReport, run_id: int, t0: float,
+             max_seq: int, emb_info: dict[str, dict[str, Any]], *, full: bool, republish: bool) -> BuildReport:
+    """Write the new manifest (the version readers switch to) unless nothing changed, and
+    close the build's run row."""
     did_work = report.indexed or report.removed or report.keywords or any(report.embedded.values()) or emb_info != prev.embeddings
     if not did_work and prev.version and not full and not republish:
         report.version, report.built_seq, report.docs = prev.version, prev.built_seq, prev.docs
@@ -319,9 +356,6 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
     the bundled seeds (:mod:`indexer.embedding_seeds`) where their content hash matches,
     embedded otherwise; ``tracker`` (:class:`indexer.embed_progress.ProgressWriter`)
     records how far it is for the service to show. Fills ``emb_info`` for the manifest."""
-    from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder, get_query_embedder
-    from indexer.errors import IndexUnavailable
-
     for model in dense_models(settings):
         t_emb = time.perf_counter()
         store = EmbeddingStore(embeddings_path(settings, model), model)
@@ -339,8 +373,6 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
         wanted = len(todo)
         dev = device or settings.embedding_device
         if todo:  # checked with the query encoder: for MiniLM no torch to import when all are seeded
-            from indexer.embedding_seeds import apply_seeds
-
             todo = apply_seeds(store, functools.partial(get_query_embedder, model, device=dev), todo, dict(pairs),
                                functools.partial(_embedding_items, engine))
         del pairs
@@ -362,8 +394,6 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
 def _cpu_seconds() -> float:
     """CPU time of this process (all threads) and its finished children (keyword workers):
     on a shared machine, the work a step did rather than how long it waited."""
-    import resource
-
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
@@ -407,8 +437,6 @@ def _workers(n_rows: int) -> int:
     """Processes for a step over ``n_rows`` rows; 0 = inline. A pool needs ``fork`` (Linux):
     ``spawn`` would re-import the caller's ``__main__``, which a script without a main guard
     turns into one more build per worker."""
-    import multiprocessing
-
     cpus = os.cpu_count() or 1
     if n_rows < POOL_MIN or cpus < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return 0
@@ -423,8 +451,6 @@ def _task_pool(workers: int, initializer, initargs: tuple):
     if not workers:
         yield None
         return
-    import multiprocessing
-
     with multiprocessing.get_context("fork").Pool(workers, initializer=initializer, initargs=initargs) as pool:
         yield pool
 
@@ -437,8 +463,6 @@ class _IndexTasks:
     """Tokenise the rows of a seq range for the index."""
 
     def __init__(self, engine: Engine, *, count_terms: bool):
-        from indexer.tokenizer import default_tokenizer
-
         self.engine = engine
         self.count_terms = count_terms
         self.tokenizer = default_tokenizer()
@@ -446,8 +470,6 @@ class _IndexTasks:
     def run(self, span: tuple[int, int]) -> tuple[list, list[str], Counter | None]:
         """``(prepared docs, ids of withdrawn rows, term document counts or None)`` for the
         rows with ``lo < seq <= hi``, in seq order."""
-        from indexer.bm25 import IndexedDoc, prepare_document
-
         lo, hi = span
         cols = (Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.published, Paper.withdrawn)
         with self.engine.connect() as conn:
@@ -514,8 +536,6 @@ _worker_tasks: _IndexTasks | _KeywordTasks | None = None
 def _index_worker_init(db_url: str, count_terms: bool) -> None:
     """Pool initializer: its own database engine (never the parent's pooled connections)."""
     global _worker_tasks
-    from indexer.db import make_engine
-
     _worker_tasks = _IndexTasks(make_engine(db_url), count_terms=count_terms)
 
 
@@ -529,14 +549,9 @@ def _keyword_worker_init(db_url: str, num_docs: int, counts: Mapping[str, int] |
     from the parent once: the table counted by a full build (inherited by the fork), or
     else the committed index, opened read-only here."""
     global _worker_tasks
-    from indexer.db import make_engine
-    from indexer.keywords import DocFreqs, KeywordExtractor
-
     if counts is not None:
         dfs = DocFreqs.from_index(_CountedTerms(num_docs, counts))
     else:
-        from indexer.bm25 import BM25Index
-
         assert bm25_dir is not None, "the pool gets either counted terms or the index path"
         dfs = DocFreqs.from_index(BM25Index.open(bm25_dir, readonly=True))
     _worker_tasks = _KeywordTasks(make_engine(db_url), KeywordExtractor(dfs))
@@ -552,8 +567,6 @@ def _store_keywords(engine: Engine, bm25, spans: list[tuple[int, int]], removed:
     """Compute and store keywords for the changed papers in ``spans`` (seq ranges),
     skipping those whose stored keywords match their content hash. ``terms``: the term
     counts of a fresh index (else its frequencies are read from ``bm25``)."""
-    from indexer.keywords import DocFreqs, KeywordExtractor
-
     if not spans and not removed:
         return 0
     with engine.begin() as conn:

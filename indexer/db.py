@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from indexer.migrate import is_up_to_date, upgrade
+
 
 def _sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
@@ -55,8 +57,6 @@ def open_database(settings) -> Engine:
     Every entry point (CLI commands, the service, the builder) goes through here, so a
     fresh data directory just works and an old one is migrated before use.
     """
-    from indexer.migrate import is_up_to_date, upgrade
-
     url = settings.resolved_database_url
     engine = engine_for(url)
     if url not in _migrated:

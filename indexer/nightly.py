@@ -33,14 +33,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, func, inspect, select
 
-from indexer.errors import PapersError, StorageError
+from indexer.build import build
+from indexer.db import engine_for, open_database
+from indexer.errors import InvalidInput, PapersError, StorageError
+from indexer.ingest.kaggle import ingest_kaggle
 from indexer.ingest.oai import OVERLAP, harvest_oai, harvest_source, last_datestamp, owed_window
-from indexer.models import HarvestState
+from indexer.locks import run_lock
+from indexer.models import HarvestState, Paper
+from indexer.paths import current_manifest
 from indexer.runs import close_interrupted_runs, finish_run, start_run
 from indexer.settings import Settings
 from indexer.storage_errors import storage_errors
+from indexer.verify import verify_published
 
 log = logging.getLogger(__name__)
 
@@ -187,12 +193,8 @@ def nightly(
     if dry_run:
         return _dry_run(settings, set_spec, from_date)
 
-    from indexer.locks import run_lock
-
     t0 = time.perf_counter()
     with storage_errors("nightly run"), run_lock(settings, "index"):
-        from indexer.db import open_database
-
         engine = open_database(settings)
         start, until = harvest_window(settings, engine, set_spec, from_date)
         report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until)
@@ -265,11 +267,6 @@ def _add_counts(report: NightlyReport, h: Any) -> None:
 
 def pending_rows(settings: Settings, engine: Engine) -> int:
     """Rows in the database that the published index does not contain yet."""
-    from sqlalchemy import func
-
-    from indexer.models import Paper
-    from indexer.paths import current_manifest
-
     built_seq = current_manifest(settings).built_seq
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(Paper).where(Paper.seq > built_seq)).scalar_one())
@@ -277,9 +274,6 @@ def pending_rows(settings: Settings, engine: Engine) -> int:
 
 def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, *, embeddings: bool, progress: bool) -> None:
     """Build when the DB holds rows the published index lacks (this run's or a killed run's)."""
-    from indexer.build import build
-    from indexer.verify import verify_published
-
     pending = pending_rows(settings, engine)
     report.pending_before = pending
     # a corrupt manifest or a missing/damaged BM25 index: the build repairs it
@@ -299,9 +293,6 @@ def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, 
 
 def _dry_run(settings: Settings, set_spec: str, from_date: date | None) -> NightlyReport:
     """The window and backlog a real run would process; writes nothing, takes no lock."""
-    from indexer.db import engine_for
-    from indexer.models import Paper
-
     engine = None
     if _database_exists(settings):
         engine = engine_for(settings.resolved_database_url)
@@ -356,11 +347,6 @@ class BackfillReport:
 
 def backfill_kaggle(settings: Settings, path: Path, *, embeddings: bool = True, progress: bool = True) -> BackfillReport:
     """Ingest a Kaggle snapshot file, then build, all under the index lock."""
-    from indexer.build import build
-    from indexer.errors import InvalidInput
-    from indexer.ingest.kaggle import ingest_kaggle
-    from indexer.locks import run_lock
-
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"Kaggle snapshot {path} does not exist or is not a file")

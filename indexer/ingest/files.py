@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine
+from tqdm import tqdm
 
 from indexer.errors import InvalidInput
 from indexer.ingest.runs import IngestReport, recorded_run
@@ -86,8 +87,6 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
 
 
 def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm import tqdm
-
     return tqdm(
         total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
         disable=not (enabled and sys.stderr.isatty()), mininterval=0.5, smoothing=0.1,
