@@ -619,9 +619,37 @@ class EmbeddingStore:
         return self
 
     def _load_version(self, info: dict[str, Any]) -> None:
+        """Load the version a manifest entry names: files verified against their
+        checksums, vectors and ids held the way the reader needs them, graph attached."""
         files: dict[str, str] = info.get("files") or {}
         version = int(info.get("version", 0))
         ann = any(n.startswith("ann-") for n in files)
+        self._verify_files(files, ann)
+        vec_name = next((n for n in files if n.startswith("vectors-")), None)
+        ids_name = next((n for n in files if n.startswith("ids-")), None)
+        if not vec_name or not ids_name:
+            raise IndexUnavailable(f"embedding store entry for {self.model_name} names no vectors/ids files")
+        try:
+            matrix = self._open_vectors(vec_name, ann)
+            model, ids, hashes = self._read_ids(files, ids_name, info)
+        except (OSError, ValueError) as e:
+            raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
+        if model not in (None, self.model_name):
+            raise IndexUnavailable(f"embedding store holds {model!r} vectors, expected {self.model_name!r}")
+        if len(ids) != matrix.shape[0] or (hashes is not None and len(hashes) != matrix.shape[0]):
+            raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
+        self._hold_ids(ids, hashes)
+        del ids, hashes
+        if not isinstance(matrix, RowFile) and not (
+            isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous
+        ):
+            matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self._matrix = matrix  # type: ignore[assignment]  # a RowFile answers the reads a served store makes
+        self.version = version
+        self._attach_graph(files)
+
+    def _verify_files(self, files: dict[str, str], ann: bool) -> None:
+        """Every file of the version exists and matches its sha256."""
         for name, digest in files.items():
             path = self.dir / name
             if not path.exists():
@@ -629,65 +657,58 @@ class EmbeddingStore:
             # a served store with a graph reads its vectors row by row: keep them out of the cache
             if sha256_file(path, drop_cache=self.readonly and ann and name.startswith("vectors-")) != digest:
                 raise IndexUnavailable(f"embedding file {path} failed its checksum (truncated or corrupt)")
-        vec_name = next((n for n in files if n.startswith("vectors-")), None)
-        ids_name = next((n for n in files if n.startswith("ids-")), None)
-        if not vec_name or not ids_name:
-            raise IndexUnavailable(f"embedding store entry for {self.model_name} names no vectors/ids files")
-        try:
-            # How the vectors are held depends on who reads them and how:
-            # - serving with a graph re-scores a few hundred rows a search: read just those
-            #   rows (RowFile, pread); a mapping would grow by 64 KB per touched row;
-            # - serving without a graph (exact search) reads every row: map it read-only,
-            #   so the pages are the page cache's, shared by the workers;
-            # - the builder with a graph reads row by row and may append: map copy-on-write;
-            #   without a graph it reads everything: load it.
-            matrix: np.ndarray | RowFile
-            if self.readonly and ann:
-                matrix = RowFile(self.dir / vec_name)
-            else:
-                mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
-                matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
-            table_name = next((n for n in files if n.startswith("idtable-")), None) if self.readonly else None
-            ids: Sequence[str] | IdTable
-            hashes: Sequence[str] | None  # a served store keeps none
-            if table_name:  # the service maps the saved id table; no JSON of 1M ids to parse
-                model, ids, hashes = info.get("model"), IdTable.load(self.dir / table_name), None
-            else:
-                meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
-                model, ids, hashes = meta.get("model"), meta["ids"], meta["hashes"]
-                del meta
-        except (OSError, ValueError) as e:
-            raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
-        if model not in (None, self.model_name):
-            raise IndexUnavailable(f"embedding store holds {model!r} vectors, expected {self.model_name!r}")
-        if len(ids) != matrix.shape[0] or (hashes is not None and len(hashes) != matrix.shape[0]):
-            raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
-        if self.readonly:  # compact and immutable (indexer.idtable); builders append and remove
+
+    def _open_vectors(self, vec_name: str, ann: bool) -> np.ndarray | RowFile:
+        """The vectors, held according to who reads them and how:
+
+        - serving with a graph re-scores a few hundred rows a search: read just those
+          rows (RowFile, pread); a mapping would grow by 64 KB per touched row;
+        - serving without a graph (exact search) reads every row: map it read-only,
+          so the pages are the page cache's, shared by the workers;
+        - the builder with a graph reads row by row and may append: map copy-on-write;
+          without a graph it reads everything: load it.
+        """
+        if self.readonly and ann:
+            return RowFile(self.dir / vec_name)
+        mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
+        return np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
+
+    def _read_ids(self, files: dict[str, str], ids_name: str,
+                  info: dict[str, Any]) -> tuple[Any, Sequence[str] | IdTable, Sequence[str] | None]:
+        """``(model, ids, hashes)``: a served store maps the saved id table (no JSON of 1M
+        ids to parse) and keeps no hashes; the builder reads both from the ids file."""
+        table_name = next((n for n in files if n.startswith("idtable-")), None) if self.readonly else None
+        if table_name:
+            return info.get("model"), IdTable.load(self.dir / table_name), None
+        meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
+        return meta.get("model"), meta["ids"], meta["hashes"]
+
+    def _hold_ids(self, ids: Sequence[str] | IdTable, hashes: Sequence[str] | None) -> None:
+        """Served stores keep a compact, immutable id table (:mod:`indexer.idtable`);
+        builders lists and a dict, which they append to and remove from."""
+        if self.readonly:
             table = ids if isinstance(ids, IdTable) else IdTable(ids)
-            del ids, hashes
             self.ids = self._row = table  # type: ignore[assignment]  # answers the reads a served store makes
             self.hashes = []
         else:
             self.ids, self.hashes = list(ids), list(hashes or ())
-            del ids, hashes
             self._row = {pid: r for r, pid in enumerate(self.ids)}
-        if not isinstance(matrix, RowFile) and not (
-            isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous
-        ):
-            matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-        self._matrix = matrix  # type: ignore[assignment]  # a RowFile answers the reads a served store makes
-        self.version = version
+
+    def _attach_graph(self, files: dict[str, str]) -> None:
+        """Load the version's ANN graph (and its projection) over the loaded vectors; an
+        unusable graph is rebuilt in memory on first search instead."""
         ann_name = next((n for n in files if n.startswith("ann-")), None)
         proj_name = next((n for n in files if n.startswith("proj-")), None)
-        if ann_name:
-            try:
-                projection = Projection.load(self.dir / proj_name) if proj_name else None
-                self._index = HNSWIndex.load(self.dir / ann_name, self._matrix, view=self.readonly, projection=projection)
-            except (OSError, ValueError, RuntimeError) as e:
-                log.warning("ANN index for %s unusable (%s); rebuilding in memory", self.model_name, e)
-                self._index = None
-                if isinstance(self._matrix, RowFile):  # the rebuilt graph needs every row
-                    self._matrix = self._matrix.read_all()
+        if not ann_name:
+            return
+        try:
+            projection = Projection.load(self.dir / proj_name) if proj_name else None
+            self._index = HNSWIndex.load(self.dir / ann_name, self._matrix, view=self.readonly, projection=projection)
+        except (OSError, ValueError, RuntimeError) as e:
+            log.warning("ANN index for %s unusable (%s); rebuilding in memory", self.model_name, e)
+            self._index = None
+            if isinstance(self._matrix, RowFile):  # the rebuilt graph needs every row
+                self._matrix = self._matrix.read_all()
 
     def _replay_chunks(self) -> None:
         if not self.dir.is_dir():
