@@ -40,6 +40,8 @@ def _is_error(entry: ET.Element) -> bool:
     return "/api/errors" in (entry.findtext(f"{ATOM}id") or "")
 
 
+# complexity 21, a parser: one optional Atom/arXiv element after another, each with its
+# own fallback; read top to bottom it mirrors the entry, split it would hide that
 def parse_entry(entry: ET.Element) -> PaperRecord:
     """One Atom ``<entry>`` → validated PaperRecord (raises InvalidRecord)."""
     raw_id = (entry.findtext(f"{ATOM}id") or "").strip()

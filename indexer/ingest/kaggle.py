@@ -53,6 +53,8 @@ def _name(parts: list) -> str:
     return f"{name} {suffix}" if suffix and name else name or suffix
 
 
+# complexity 21, a parser: the snapshot's two author shapes (authors_parsed triples, the usual
+# one inlined for the hot path, else the free-text string) and their malformed variants
 def _authors(obj: dict) -> list[str]:
     parsed = obj.get("authors_parsed")
     if isinstance(parsed, list) and parsed:

@@ -402,32 +402,11 @@ def _harvest_pages(
     state: dict[str, Any], max_pages: int | None, on_page: Callable[[HarvestReport], None] | None,
 ) -> None:
     window = {"window_from": report.from_date, "window_until": report.until_date}
-    stored_token = state.get("resumption_token")
-    same_window = state.get("window_from") == report.from_date and state.get("window_until") == report.until_date
-    if stored_token and same_window:
-        params = {"verb": "ListRecords", "resumptionToken": stored_token}
-        report.resumed = True
-        log.info("resuming %s at cursor %s", source, state.get("cursor"))
-    else:
-        params = _fresh_params(report)
-        _start_window(engine, source, window)
+    params = _first_params(engine, report, source, state, window)
     from_stored = report.resumed
     newest: date | None = None
     while True:
-        resp = http.get(settings.arxiv_oai_url, params, check=_check_xml)
-        if resp.status_code != 200:
-            raise UpstreamError(f"OAI-PMH answered HTTP {resp.status_code} for {params.get('verb')}")
-        body = resp.content
-        try:
-            page = parse_page(body)
-        except ET.ParseError:
-            page = salvage_page(body)
-            if page.token is None and not _page_is_complete(body):
-                _commit_page(engine, source, report, page, window, keep_token=True)
-                raise UpstreamError(
-                    "OAI-PMH page stayed malformed after retries and its resumption token is unreadable; "
-                    "its readable records were kept, re-run to continue from the last good page"
-                ) from None
+        page = _fetch_page(settings, engine, http, params, report, source, window)
         if page.error_code == "noRecordsMatch":
             report.nothing_new = True
             _complete_window(engine, source, report, window, newest)
@@ -443,9 +422,7 @@ def _harvest_pages(
             raise UpstreamError(f"OAI-PMH error {page.error_code}: {page.error_message}")
         from_stored = False
         report.pages += 1
-        for rec in page.records:
-            if rec.datestamp and (newest is None or rec.datestamp > newest):
-                newest = rec.datestamp
+        newest = _newest(page.records, newest)
         _commit_page(engine, source, report, page, window)
         if on_page is not None:
             on_page(report)
@@ -455,6 +432,49 @@ def _harvest_pages(
         if max_pages is not None and report.pages >= max_pages:
             return
         params = {"verb": "ListRecords", "resumptionToken": page.token}
+
+
+def _first_params(engine: Engine, report: HarvestReport, source: str, state: dict[str, Any],
+                  window: dict[str, Any]) -> dict[str, str]:
+    """The first request: the stored token when it belongs to this very window (a killed
+    run's), else the window from its start (recorded as started)."""
+    stored_token = state.get("resumption_token")
+    same_window = state.get("window_from") == report.from_date and state.get("window_until") == report.until_date
+    if stored_token and same_window:
+        report.resumed = True
+        log.info("resuming %s at cursor %s", source, state.get("cursor"))
+        return {"verb": "ListRecords", "resumptionToken": stored_token}
+    _start_window(engine, source, window)
+    return _fresh_params(report)
+
+
+def _fetch_page(settings: Settings, engine: Engine, http: PoliteClient, params: dict[str, str],
+                report: HarvestReport, source: str, window: dict[str, Any]) -> OaiPage:
+    """One page, parsed; a page still malformed after the client's retries is salvaged
+    (its readable records kept) and, when its token is unreadable, ends the harvest."""
+    resp = http.get(settings.arxiv_oai_url, params, check=_check_xml)
+    if resp.status_code != 200:
+        raise UpstreamError(f"OAI-PMH answered HTTP {resp.status_code} for {params.get('verb')}")
+    body = resp.content
+    try:
+        return parse_page(body)
+    except ET.ParseError:
+        page = salvage_page(body)
+        if page.token is None and not _page_is_complete(body):
+            _commit_page(engine, source, report, page, window, keep_token=True)
+            raise UpstreamError(
+                "OAI-PMH page stayed malformed after retries and its resumption token is unreadable; "
+                "its readable records were kept, re-run to continue from the last good page"
+            ) from None
+        return page
+
+
+def _newest(records: list[PaperRecord], newest: date | None) -> date | None:
+    """The newest datestamp among ``records`` and ``newest``."""
+    for rec in records:
+        if rec.datestamp and (newest is None or rec.datestamp > newest):
+            newest = rec.datestamp
+    return newest
 
 
 def _commit_page(
