@@ -89,9 +89,9 @@ def embedding_text(title: str, abstract: str) -> str:
     return f"{title}. {abstract}".strip()
 
 
-def _changed_seqs(engine: Engine, after_seq: int) -> list[int]:
+def _changed_seqs(db: Engine, after_seq: int) -> list[int]:
     """The seq of every row changed since ``after_seq``, ascending (8 bytes a paper)."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return list(conn.execute(select(Paper.seq).where(Paper.seq > after_seq).order_by(Paper.seq)).scalars())
 
 
@@ -130,30 +130,30 @@ def build(
 
 def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str | None, full: bool) -> BuildReport:
     t0 = time.perf_counter()
-    engine = open_database(settings)
+    db = open_database(settings)
     before = verify_published(settings)
     prev = current_manifest(settings)
     republish = before.manifest_broken  # never leave a corrupt manifest as the published one
     if before.manifest_broken:
         # the new version is numbered above every version readers may have seen
-        seen = _salvaged_version(settings.index_dir, engine)
+        seen = _salvaged_version(settings.index_dir, db)
         if prev.version == 0:  # no readable manifest at all: nothing says what the index holds
             prev, full = Manifest(version=seen), True
         else:
             prev.version = max(prev.version, seen)
     report = BuildReport()
-    run_id = _start_run(engine)
+    run_id = _start_run(db)
     try:
         bm25, rebuilt = _open_bm25_for_build(settings, prev)
     except BaseException:
-        _fail_run(engine, run_id)
+        _fail_run(db, run_id)
         raise
     try:
-        report = _build_into(settings, engine, bm25, prev, report, run_id, t0, embeddings=embeddings,
+        report = _build_into(settings, db, bm25, prev, report, run_id, t0, embeddings=embeddings,
                              progress=progress, device=device, full=full or rebuilt, republish=republish)
     except BaseException:
         bm25.rollback()  # release tantivy's writer lock; committed versions stay intact
-        _fail_run(engine, run_id)
+        _fail_run(db, run_id)
         raise
     bm25.close()
     after = verify_published(settings)
@@ -162,10 +162,10 @@ def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str 
     return report
 
 
-def _salvaged_version(index_dir: Path, engine: Engine) -> int:
+def _salvaged_version(index_dir: Path, db: Engine) -> int:
     """The highest version number published so far, as far as it can still be read: in the
     broken manifests, and in the log rows of successful builds ("index version N: ...")."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         messages = conn.execute(
             select(IngestRun.message).where(IngestRun.kind == "build", IngestRun.status == "ok")
         ).scalars()
@@ -220,22 +220,22 @@ class _Changes:
     terms: Counter | None = None
 
 
-def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report: BuildReport, run_id: int,
+def _build_into(settings: Settings, db: Engine, bm25, prev: Manifest, report: BuildReport, run_id: int,
                 t0: float, *, embeddings: bool, progress: bool, device: str | None, full: bool,
                 republish: bool = False) -> BuildReport:
     """The build's phases in order (BM25, keywords, embeddings), then :func:`_publish`."""
     rebuild_bm25 = bm25.stale  # written by another tokenizer/schema version: re-index every row
     if rebuild_bm25:
         full = True
-    changes = _index_phase(engine, bm25, prev, report, full=full, rebuild=rebuild_bm25)
-    _keyword_phase(engine, bm25, changes, report)
-    emb_info = _embedding_phase(settings, engine, prev, report, changes, embeddings=embeddings, progress=progress,
+    changes = _index_phase(db, bm25, prev, report, full=full, rebuild=rebuild_bm25)
+    _keyword_phase(db, bm25, changes, report)
+    emb_info = _embedding_phase(settings, db, prev, report, changes, embeddings=embeddings, progress=progress,
                                 device=device, full=full)
-    return _publish(settings, engine, prev, report, run_id, t0, changes.max_seq, emb_info, full=full,
+    return _publish(settings, db, prev, report, run_id, t0, changes.max_seq, emb_info, full=full,
                     republish=republish)
 
 
-def _index_phase(engine: Engine, bm25, prev: Manifest, report: BuildReport, *, full: bool,
+def _index_phase(db: Engine, bm25, prev: Manifest, report: BuildReport, *, full: bool,
                  rebuild: bool) -> _Changes:
     """Tokenise the changed rows into the BM25 index (in a pool for a large build) and
     commit it; ``rebuild``: the index was stale, stamp it current once rebuilt."""
@@ -244,17 +244,17 @@ def _index_phase(engine: Engine, bm25, prev: Manifest, report: BuildReport, *, f
     # so papers are added without a delete by id each, by a bulk writer, and their terms
     # are counted on the way (the keyword step's document frequencies, exact)
     fresh = full or bm25.num_docs == 0
-    seqs = _changed_seqs(engine, after)
+    seqs = _changed_seqs(db, after)
     changes = _Changes(after=after, max_seq=seqs[-1] if seqs else after, seqs=seqs,
                        terms=Counter() if fresh else None)
     t_bm25, c_bm25 = time.perf_counter(), _cpu_seconds()
     workers = _workers(len(seqs))
     spans = _spans(seqs, after, INDEX_TASK)
-    with _task_pool(workers, _index_worker_init, (_db_url(engine), fresh)) as pool:
+    with _task_pool(workers, _index_worker_init, (_db_url(db), fresh)) as pool:
         if fresh:  # after the fork: the workers never hold a copy of a live tantivy writer
             bm25.begin_bulk(clear=bm25.num_docs > 0)
         if pool is None:
-            tasks = _IndexTasks(engine, count_terms=fresh)
+            tasks = _IndexTasks(db, count_terms=fresh)
             results: Iterable = (tasks.run(span) for span in spans)
         else:
             results = pool.imap(_index_worker_run, spans)
@@ -279,10 +279,10 @@ def _index_phase(engine: Engine, bm25, prev: Manifest, report: BuildReport, *, f
     return changes
 
 
-def _keyword_phase(engine: Engine, bm25, changes: _Changes, report: BuildReport) -> None:
+def _keyword_phase(db: Engine, bm25, changes: _Changes, report: BuildReport) -> None:
     """Keywords for the changed rows (document frequencies from the phase before)."""
     t_kw, c_kw = time.perf_counter(), _cpu_seconds()
-    report.keywords = _store_keywords(engine, bm25, _spans(changes.seqs, changes.after, KEYWORD_TASK),
+    report.keywords = _store_keywords(db, bm25, _spans(changes.seqs, changes.after, KEYWORD_TASK),
                                       changes.removed, live=report.indexed, terms=changes.terms)
     changes.seqs = []  # 8 bytes a paper, no longer needed
     report.phases["keywords"] = round(time.perf_counter() - t_kw, 2)
@@ -290,7 +290,7 @@ def _keyword_phase(engine: Engine, bm25, changes: _Changes, report: BuildReport)
              time.perf_counter() - t_kw, _cpu_seconds() - c_kw)
 
 
-def _embedding_phase(settings: Settings, engine: Engine, prev: Manifest, report: BuildReport, changes: _Changes, *,
+def _embedding_phase(settings: Settings, db: Engine, prev: Manifest, report: BuildReport, changes: _Changes, *,
                      embeddings: bool, progress: bool, device: str | None, full: bool) -> dict[str, dict[str, Any]]:
     """Bring the dense spaces up to date (or, with ``embeddings=False``, only take the
     withdrawn papers out of the published ones); the manifest's embedding entries."""
@@ -298,7 +298,7 @@ def _embedding_phase(settings: Settings, engine: Engine, prev: Manifest, report:
     if embeddings:
         tracker = ProgressWriter(settings.index_dir, dense_models(settings))
         try:
-            _embed_models(settings, engine, prev, report, emb_info, changes.removed, changes.after, changes.max_seq,
+            _embed_models(settings, db, prev, report, emb_info, changes.removed, changes.after, changes.max_seq,
                           progress=progress, device=device, full=full, tracker=tracker)
         except BaseException as e:
             tracker.fail(f"{type(e).__name__}: {e}")
@@ -324,7 +324,7 @@ def _remove_from_stores(settings: Settings, emb_info: dict[str, dict[str, Any]],
         emb_info[model] = {**emb_info[model], **store.save()}
 
 
-def _publish(settings: Settings, engine: Engine, prev: Manifest, report: BuildReport, run_id: int, t0: float,
+def _publish(settings: Settings, db: Engine, prev: Manifest, report: BuildReport, run_id: int, t0: float,
              max_seq: int, emb_info: dict[str, dict[str, Any]], *, full: bool, republish: bool) -> BuildReport:
     """Write the new manifest (the version readers switch to) unless nothing changed, and
     close the build's run row."""
@@ -332,7 +332,7 @@ def _publish(settings: Settings, engine: Engine, prev: Manifest, report: BuildRe
     if not did_work and prev.version and not full and not republish:
         report.version, report.built_seq, report.docs = prev.version, prev.built_seq, prev.docs
         report.seconds = time.perf_counter() - t0
-        _finish_run(engine, run_id, report)
+        _finish_run(db, run_id, report)
         return report
     manifest = Manifest(
         version=prev.version + 1,
@@ -345,11 +345,11 @@ def _publish(settings: Settings, engine: Engine, prev: Manifest, report: BuildRe
     report.built_seq = max_seq
     report.published = True
     report.seconds = time.perf_counter() - t0
-    _finish_run(engine, run_id, report)
+    _finish_run(db, run_id, report)
     return report
 
 
-def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: BuildReport, emb_info: dict,
+def _embed_models(settings: Settings, db: Engine, prev: Manifest, report: BuildReport, emb_info: dict,
                   removed: list[str], after: int, max_seq: int, *, progress: bool, device: str | None, full: bool,
                   tracker) -> None:
     """Bring every dense space up to date: vectors for new or changed papers, taken from
@@ -368,20 +368,20 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
             from_scratch = True
         if removed:
             store.remove(removed)
-        pairs = _live_hashes(engine) if from_scratch else _live_hashes(engine, after=after, upto=max_seq)
+        pairs = _live_hashes(db) if from_scratch else _live_hashes(db, after=after, upto=max_seq)
         todo = store.missing(pairs)
         wanted = len(todo)
         dev = device or settings.embedding_device
         if todo:  # checked with the query encoder: for MiniLM no torch to import when all are seeded
             query_embedder = functools.partial(get_query_embedder, model, device=dev,
                                                precision=settings.embed_precision, threads=settings.embed_threads)
-            todo = apply_seeds(store, query_embedder, todo, dict(pairs), functools.partial(_embedding_items, engine))
+            todo = apply_seeds(store, query_embedder, todo, dict(pairs), functools.partial(_embedding_items, db))
         del pairs
         embedder = get_embedder(model, device=dev, precision=settings.embed_precision,
                                 threads=settings.embed_threads) if todo else None
         tracker.start_model(model, wanted, seeded=wanted - len(todo))
         advance = functools.partial(tracker.advance, model)
-        n = embed_papers(store, embedder, _embedding_items(engine, todo), total=len(todo), progress=progress,
+        n = embed_papers(store, embedder, _embedding_items(db, todo), total=len(todo), progress=progress,
                          on_progress=advance) if todo and embedder else 0
         if full and store.rebuild_index():  # the graph too, with the current parameters
             log.info("%s: ANN graph rebuilt over %d vectors", model, len(store))
@@ -400,7 +400,7 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _live_hashes(engine: Engine, after: int = 0, upto: int | None = None) -> list[tuple[str, str]]:
+def _live_hashes(db: Engine, after: int = 0, upto: int | None = None) -> list[tuple[str, str]]:
     """(id, content hash) of the live papers (in a seq range): what the embedding stores
     compare against, without the texts (at 1M the texts alone are ~1.5 GB of strings)."""
     q = select(Paper.id, Paper.content_hash).where(Paper.withdrawn.is_(False))
@@ -408,17 +408,17 @@ def _live_hashes(engine: Engine, after: int = 0, upto: int | None = None) -> lis
         q = q.where(Paper.seq > after)
     if upto is not None:
         q = q.where(Paper.seq <= upto)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return [(r.id, r.content_hash) for r in conn.execute(q)]
 
 
-def _embedding_items(engine: Engine, ids: Sequence[str], batch: int = EMBED_FETCH) -> Iterator[tuple[str, str, str]]:
+def _embedding_items(db: Engine, ids: Sequence[str], batch: int = EMBED_FETCH) -> Iterator[tuple[str, str, str]]:
     """(id, content hash, embedding text) of ``ids``, read ``batch`` papers at a time, so a
     from-scratch embedding build holds one batch of texts instead of every paper's."""
     for start in range(0, len(ids), batch):
         part = list(ids[start : start + batch])
         q = select(Paper.id, Paper.content_hash, Paper.title, Paper.abstract).where(Paper.id.in_(part))
-        with engine.connect() as conn:
+        with db.connect() as conn:
             found = {r.id: r for r in conn.execute(q)}
         for pid in part:
             r = found.get(pid)
@@ -457,15 +457,15 @@ def _task_pool(workers: int, initializer, initargs: tuple):
         yield pool
 
 
-def _db_url(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=False)
+def _db_url(db: Engine) -> str:
+    return db.url.render_as_string(hide_password=False)
 
 
 class _IndexTasks:
     """Tokenise the rows of a seq range for the index."""
 
-    def __init__(self, engine: Engine, *, count_terms: bool):
-        self.engine = engine
+    def __init__(self, db: Engine, *, count_terms: bool):
+        self.db = db
         self.count_terms = count_terms
         self.tokenizer = default_tokenizer()
 
@@ -474,7 +474,7 @@ class _IndexTasks:
         rows with ``lo < seq <= hi``, in seq order."""
         lo, hi = span
         cols = (Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.published, Paper.withdrawn)
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(*cols).where(Paper.seq > lo, Paper.seq <= hi).order_by(Paper.seq)).all()
         counts: Counter | None = Counter() if self.count_terms else None
         docs, removed = [], []
@@ -504,8 +504,8 @@ class _CountedTerms:
 class _KeywordTasks:
     """Keywords for the changed rows of a seq range."""
 
-    def __init__(self, engine: Engine, extractor):
-        self.engine = engine
+    def __init__(self, db: Engine, extractor):
+        self.db = db
         self.extractor = extractor
 
     def run(self, span: tuple[int, int]) -> list[tuple[str, str, str]]:
@@ -519,7 +519,7 @@ class _KeywordTasks:
             .where(Paper.seq > lo, Paper.seq <= hi, Paper.withdrawn.is_(False))
             .order_by(Paper.seq)
         )
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(q).all()
         extract = self.extractor.extract
         dumps = json.dumps
@@ -564,14 +564,14 @@ def _keyword_worker_run(span: tuple[int, int]) -> list[tuple[str, str, str]]:
     return _worker_tasks.run(span)
 
 
-def _store_keywords(engine: Engine, bm25, spans: list[tuple[int, int]], removed: list[str], *,
+def _store_keywords(db: Engine, bm25, spans: list[tuple[int, int]], removed: list[str], *,
                     live: int, terms: Counter | None = None) -> int:
     """Compute and store keywords for the changed papers in ``spans`` (seq ranges),
     skipping those whose stored keywords match their content hash. ``terms``: the term
     counts of a fresh index (else its frequencies are read from ``bm25``)."""
     if not spans and not removed:
         return 0
-    with engine.begin() as conn:
+    with db.begin() as conn:
         for start in range(0, len(removed), 900):
             conn.execute(delete(PaperKeywords).where(PaperKeywords.paper_id.in_(removed[start : start + 900])))
         empty = conn.execute(select(PaperKeywords.paper_id).limit(1)).first() is None
@@ -580,35 +580,35 @@ def _store_keywords(engine: Engine, bm25, spans: list[tuple[int, int]], removed:
     n = 0
     pending: list[tuple[str, str, str]] = []
     workers = _workers(live)
-    initargs = (_db_url(engine), bm25.num_docs, terms, None if terms is not None else str(bm25.path))
+    initargs = (_db_url(db), bm25.num_docs, terms, None if terms is not None else str(bm25.path))
     with _task_pool(workers, _keyword_worker_init, initargs) as pool:
         if pool is None:
             if terms is not None and bm25.num_docs:
                 dfs = DocFreqs.from_index(_CountedTerms(bm25.num_docs, terms))
             else:
                 dfs = DocFreqs.from_index(bm25) if bm25.num_docs else DocFreqs.shipped()
-            tasks = _KeywordTasks(engine, KeywordExtractor(dfs))
+            tasks = _KeywordTasks(db, KeywordExtractor(dfs))
             results: Iterable = (tasks.run(span) for span in spans)
         else:
             results = pool.imap(_keyword_worker_run, spans)
         for rows in results:
             pending += rows
             if len(pending) >= 5000:
-                _write_keywords(engine, pending, replace=not empty)
+                _write_keywords(db, pending, replace=not empty)
                 n += len(pending)
                 pending = []
                 if n % 100_000 < 5000:
                     log.info("keywords: %d papers", n)
     if pending:
-        _write_keywords(engine, pending, replace=not empty)
+        _write_keywords(db, pending, replace=not empty)
         n += len(pending)
     return n
 
 
-def _write_keywords(engine: Engine, rows: list[tuple[str, str, str]], *, replace: bool) -> None:
+def _write_keywords(db: Engine, rows: list[tuple[str, str, str]], *, replace: bool) -> None:
     """Insert keyword rows (keywords already JSON text) in one transaction; ``replace``
     first deletes the papers' old rows (not needed when the table started empty)."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         if replace:
             ids = [r[0] for r in rows]
             for start in range(0, len(ids), 900):
@@ -619,21 +619,21 @@ def _write_keywords(engine: Engine, rows: list[tuple[str, str, str]], *, replace
             conn.execute(insert(PaperKeywords), [{"paper_id": p, "content_hash": h, "keywords": json.loads(k)} for p, h, k in rows])
 
 
-def _start_run(engine: Engine) -> int:
-    return start_run(engine, "build", "")
+def _start_run(db: Engine) -> int:
+    return start_run(db, "build", "")
 
 
-def _fail_run(engine: Engine, run_id: int) -> None:
-    finish_run(engine, run_id, UpsertCounts(), "failed", best_effort=True)
+def _fail_run(db: Engine, run_id: int) -> None:
+    finish_run(db, run_id, UpsertCounts(), "failed", best_effort=True)
 
 
-def _finish_run(engine: Engine, run_id: int, report: BuildReport) -> None:
+def _finish_run(db: Engine, run_id: int, report: BuildReport) -> None:
     """A build's row: ``inserted`` = papers indexed, ``updated`` = keyword sets written,
     ``skipped`` = papers removed (the columns an ingest run fills with its counts)."""
     counts = UpsertCounts(inserted=report.indexed, updated=report.keywords, skipped=report.removed)
-    finish_run(engine, run_id, counts, "ok", report.summary())
+    finish_run(db, run_id, counts, "ok", report.summary())
 
 
-def max_seq(engine: Engine) -> int:
-    with engine.connect() as conn:
+def max_seq(db: Engine) -> int:
+    with db.connect() as conn:
         return int(conn.execute(select(func.coalesce(func.max(Paper.seq), 0))).scalar_one())

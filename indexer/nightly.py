@@ -147,14 +147,14 @@ def _event(name: str, **fields: Any) -> None:
 
 
 def harvest_window(
-    settings: Settings, engine: Engine | None, set_spec: str, from_date: date | None, today: date | None = None
+    settings: Settings, db: Engine | None, set_spec: str, from_date: date | None, today: date | None = None
 ) -> tuple[date, date]:
     """(from, until) of the next harvest: see the module docstring."""
     until = today or _today()
     if from_date is not None:
         start = from_date
     else:
-        last = last_datestamp(engine, set_spec) if engine is not None else None
+        last = last_datestamp(db, set_spec) if db is not None else None
         start = (last - OVERLAP) if last else (until - timedelta(days=1))
     return min(start, until), until
 
@@ -195,24 +195,24 @@ def nightly(
 
     t0 = time.perf_counter()
     with storage_errors("nightly run"), run_lock(settings, "index"):
-        engine = open_database(settings)
-        start, until = harvest_window(settings, engine, set_spec, from_date)
+        db = open_database(settings)
+        start, until = harvest_window(settings, db, set_spec, from_date)
         report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until)
-        _note_owed_window(engine, report)
-        close_interrupted_runs(engine, RUN_KIND)
-        report.run_id = _start_run(engine, report)
+        _note_owed_window(db, report)
+        close_interrupted_runs(db, RUN_KIND)
+        report.run_id = _start_run(db, report)
         _event("nightly_start", set=set_spec, frm=start.isoformat(), until=until.isoformat(), run=report.run_id)
         try:
-            _harvest(settings, engine, report, from_date, client=client, sleep=sleep)
-            _build_if_needed(settings, engine, report, embeddings=embeddings, progress=progress)
+            _harvest(settings, db, report, from_date, client=client, sleep=sleep)
+            _build_if_needed(settings, db, report, embeddings=embeddings, progress=progress)
         except BaseException as e:
             report.seconds = time.perf_counter() - t0
-            _finish_run(engine, report, status="failed", message=_describe(e))
+            _finish_run(db, report, status="failed", message=_describe(e))
             _event("nightly_failed", run=report.run_id, error=type(e).__name__)
             raise
         report.seconds = time.perf_counter() - t0
         report.status = "ok" if report.built else "nothing_new"
-        _finish_run(engine, report, status="ok", message=report.summary())
+        _finish_run(db, report, status="ok", message=report.summary())
         _event(
             "nightly_done", run=report.run_id, status=report.status, inserted=report.inserted,
             updated=report.updated, version=report.version, seconds=f"{report.seconds:.2f}",
@@ -226,26 +226,26 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _note_owed_window(engine: Engine, report: NightlyReport) -> None:
+def _note_owed_window(db: Engine, report: NightlyReport) -> None:
     """Record in ``report`` the window an interrupted run left unfinished, when it is not
     the very window this run harvests (that one simply resumes from its token)."""
-    owed = owed_window(engine, harvest_source(report.set_spec))
+    owed = owed_window(db, harvest_source(report.set_spec))
     if owed is not None and owed != (report.from_date, report.until_date):
         report.owed_from, report.owed_until = owed
 
 
-def _harvest(settings: Settings, engine: Engine, report: NightlyReport, from_date: date | None, *,
+def _harvest(settings: Settings, db: Engine, report: NightlyReport, from_date: date | None, *,
              client: Any, sleep) -> None:
     """Finish the owed window (if any), then harvest this run's window."""
     if report.owed:
         _event("harvest_resume_window", set=report.set_spec, window=report.owed)
-        owed = harvest_oai(settings, engine, report.set_spec, report.owed_from, report.owed_until,
+        owed = harvest_oai(settings, db, report.set_spec, report.owed_from, report.owed_until,
                            client=client, sleep=sleep)
         _add_counts(report, owed)
         if from_date is None:  # the finished window moved last_datestamp: start from there
-            report.from_date, report.until_date = harvest_window(settings, engine, report.set_spec, None,
+            report.from_date, report.until_date = harvest_window(settings, db, report.set_spec, None,
                                                                  today=report.until_date)
-    h = harvest_oai(settings, engine, report.set_spec, report.from_date, report.until_date, client=client, sleep=sleep)
+    h = harvest_oai(settings, db, report.set_spec, report.from_date, report.until_date, client=client, sleep=sleep)
     _add_counts(report, h)
     _event(
         "harvest_done", set=report.set_spec, records=report.harvested, inserted=report.inserted,
@@ -265,16 +265,16 @@ def _add_counts(report: NightlyReport, h: Any) -> None:
     report.harvested += int(h.records or 0) or (inserted + updated + unchanged + skipped)
 
 
-def pending_rows(settings: Settings, engine: Engine) -> int:
+def pending_rows(settings: Settings, db: Engine) -> int:
     """Rows in the database that the published index does not contain yet."""
     built_seq = current_manifest(settings).built_seq
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(Paper).where(Paper.seq > built_seq)).scalar_one())
 
 
-def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, *, embeddings: bool, progress: bool) -> None:
+def _build_if_needed(settings: Settings, db: Engine, report: NightlyReport, *, embeddings: bool, progress: bool) -> None:
     """Build when the DB holds rows the published index lacks (this run's or a killed run's)."""
-    pending = pending_rows(settings, engine)
+    pending = pending_rows(settings, db)
     report.pending_before = pending
     # a corrupt manifest or a missing/damaged BM25 index: the build repairs it
     check = verify_published(settings)
@@ -293,32 +293,32 @@ def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, 
 
 def _dry_run(settings: Settings, set_spec: str, from_date: date | None) -> NightlyReport:
     """The window and backlog a real run would process; writes nothing, takes no lock."""
-    engine = None
+    db = None
     if _database_exists(settings):
-        engine = engine_for(settings.resolved_database_url)
-        tables = set(inspect(engine).get_table_names())
+        db = engine_for(settings.resolved_database_url)
+        tables = set(inspect(db).get_table_names())
         if not {HarvestState.__tablename__, Paper.__tablename__} <= tables:
-            engine = None
-    start, until = harvest_window(settings, engine, set_spec, from_date)
+            db = None
+    start, until = harvest_window(settings, db, set_spec, from_date)
     report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until, dry_run=True, status="dry_run")
-    if engine is not None:
-        report.pending_before = pending_rows(settings, engine)
-        columns = {c["name"] for c in inspect(engine).get_columns(HarvestState.__tablename__)}
+    if db is not None:
+        report.pending_before = pending_rows(settings, db)
+        columns = {c["name"] for c in inspect(db).get_columns(HarvestState.__tablename__)}
         if "window_done" in columns:  # an older schema is migrated by the first real run
-            _note_owed_window(engine, report)
+            _note_owed_window(db, report)
     _event("nightly_dry_run", set=set_spec, frm=start.isoformat(), until=until.isoformat(), pending=report.pending_before)
     return report
 
 
-def _start_run(engine: Engine, report: NightlyReport) -> int:
+def _start_run(db: Engine, report: NightlyReport) -> int:
     window = f"{report.from_date.isoformat()}..{report.until_date.isoformat()}"
-    return start_run(engine, RUN_KIND, f"{harvest_source(report.set_spec)} {window}")
+    return start_run(db, RUN_KIND, f"{harvest_source(report.set_spec)} {window}")
 
 
-def _finish_run(engine: Engine, report: NightlyReport, *, status: str, message: str) -> None:
+def _finish_run(db: Engine, report: NightlyReport, *, status: str, message: str) -> None:
     assert report.run_id is not None
     # best effort on success too: a run whose data is published must not fail on its log row
-    finish_run(engine, report.run_id, report, status, message, best_effort=True)
+    finish_run(db, report.run_id, report, status, message, best_effort=True)
 
 
 @dataclass

@@ -464,13 +464,13 @@ def _sync_categories(conn: Connection, changes: dict[str, list[str]], inserted: 
 
 
 @contextmanager
-def bulk_connection(engine: Engine) -> Iterator[Connection]:
+def bulk_connection(db: Engine) -> Iterator[Connection]:
     """One connection for a run of batches (each its own ``with conn.begin():``).
 
     On SQLite, for its lifetime: a bigger page cache and fewer WAL checkpoints (see
     BULK_CACHE_KIB), put back afterwards; memory stays bounded by the cache size.
     """
-    with engine.connect() as conn:
+    with db.connect() as conn:
         if conn.dialect.name != "sqlite":
             yield conn
             return
@@ -490,21 +490,21 @@ def bulk_connection(engine: Engine) -> Iterator[Connection]:
                 conn.invalidate()
 
 
-def upsert_papers(engine: Engine, records: Iterable[PaperRecord], batch_size: int = DEFAULT_BATCH) -> UpsertCounts:
+def upsert_papers(db: Engine, records: Iterable[PaperRecord], batch_size: int = DEFAULT_BATCH) -> UpsertCounts:
     """Upsert any iterable of records (streamed), one transaction per ``batch_size``."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     total = UpsertCounts()
-    with bulk_connection(engine) as conn:
+    with bulk_connection(db) as conn:
         for batch in batched(records, batch_size):
             with conn.begin():
                 total.add(upsert_batch(conn, batch))
     return total
 
 
-def database_stats(engine: Engine) -> dict[str, Any]:
+def database_stats(db: Engine) -> dict[str, Any]:
     """Counts for `papers stats` / operators: papers, withdrawn, categories, dates, last run."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         papers, withdrawn, pmin, pmax, umax, seq = conn.execute(
             select(
                 func.count(), func.coalesce(func.sum(Paper.withdrawn.cast(Integer)), 0),
@@ -526,5 +526,5 @@ def database_stats(engine: Engine) -> dict[str, Any]:
         "published_max": pmax.isoformat() if pmax else None,
         "updated_max": umax.isoformat() if umax else None,
         "max_seq": int(seq),
-        "last_ingest_run": last_run(engine),
+        "last_ingest_run": last_run(db),
     }

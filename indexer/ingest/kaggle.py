@@ -113,12 +113,12 @@ def ingest_kaggle(
     *,
     progress: bool = True,
     batch_size: int = DEFAULT_BATCH,
-    engine: Engine | None = None,
+    db: Engine | None = None,
     limit: int | None = None,
     parallel: bool | None = None,
 ) -> IngestReport:
     """Stream a Kaggle snapshot (plain or .gz) into the database (ingest_runs kind 'kaggle')."""
     return ingest_file(
         settings, path, parse_kaggle_object, kind="kaggle", progress=progress,
-        batch_size=batch_size, engine=engine, limit=limit, parallel=parallel,
+        batch_size=batch_size, db=db, limit=limit, parallel=parallel,
     )
