@@ -34,11 +34,13 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
+# dense.get_embedder is looked up at each call: `papers bench` swaps in a synthetic embedder
+from indexer import embeddings as dense
 from indexer.bm25 import BM25Index, IndexedDoc, prepare_document
 from indexer.db import make_engine, open_database
 from indexer.embed_progress import ProgressWriter
 from indexer.embedding_seeds import apply_seeds
-from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder, get_query_embedder
+from indexer.embeddings import EmbeddingStore, embed_papers, get_query_embedder
 from indexer.errors import IndexUnavailable, StorageError
 from indexer.keywords import DocFreqs, KeywordExtractor
 from indexer.locks import run_lock
@@ -377,8 +379,8 @@ def _embed_models(settings: Settings, db: Engine, prev: Manifest, report: BuildR
                                                precision=settings.embed_precision, threads=settings.embed_threads)
             todo = apply_seeds(store, query_embedder, todo, dict(pairs), functools.partial(_embedding_items, db))
         del pairs
-        embedder = get_embedder(model, device=dev, precision=settings.embed_precision,
-                                threads=settings.embed_threads) if todo else None
+        embedder = dense.get_embedder(model, device=dev, precision=settings.embed_precision,
+                                      threads=settings.embed_threads) if todo else None
         tracker.start_model(model, wanted, seeded=wanted - len(todo))
         advance = functools.partial(tracker.advance, model)
         n = embed_papers(store, embedder, _embedding_items(db, todo), total=len(todo), progress=progress,
