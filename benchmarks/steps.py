@@ -130,9 +130,9 @@ def _synthetic_embedders() -> None:
 
     real = emb.get_embedder
 
-    def synthetic(name: str, device: str = "cpu"):
+    def synthetic(name: str, device: str = "cpu", **options):
         if name not in SHIPPED_MODELS:
-            return real(name, device=device)
+            return real(name, device=device, **options)
         e = emb.FakeEmbedder(dim=SHIPPED_MODELS[name])
         e.name = name
         return e

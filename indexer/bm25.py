@@ -43,8 +43,10 @@ from pathlib import Path
 import tantivy
 from tantivy import Occur, Query
 
+from indexer.atomic import atomic_write_bytes
 from indexer.catexpr import CategoryExpr, category_terms
 from indexer.errors import IndexUnavailable, InvalidQuery, StorageError
+from indexer.paths import BM25_INDEX_DIR, BM25_SCHEMA_VERSION
 from indexer.query import TEXT, Atom, Clause, ParsedQuery
 from indexer.tokenizer import (
     TOKENIZER_VERSION,
@@ -69,11 +71,10 @@ SORTS = ("relevance", "date")
 # index was written. This many hits beyond the page are read to see a tie that crosses
 # its end (more when a tie runs past them).
 TIE_LOOKAHEAD = 8
-SCHEMA_VERSION = 2  # 2: text_t (title × TITLE_REPEAT + abstract) scores free words; akeys
-#: A tantivy index keeps the schema it was created with, so an index of another schema
-#: version lives in another directory: a new build fills the new one from the database
-#: while a running service keeps answering from the old one (safe to delete afterwards).
-INDEX_DIR = f"bm25-s{SCHEMA_VERSION}"
+#: 2: text_t (title × TITLE_REPEAT + abstract) scores free words; akeys. Each version has
+#: its own directory (indexer.paths, where the number is kept).
+SCHEMA_VERSION = BM25_SCHEMA_VERSION
+INDEX_DIR = BM25_INDEX_DIR
 STAMP_FILE = "papers-bm25.json"  # which tokenizer/schema wrote the terms in this index
 _FIELD_OF = {"ti": ("title_t",), "abs": ("abstract_t",), TEXT: ("text_t",), "au": ("authors_t",),
              "cat": ("cats",), "id": ("id",)}
@@ -118,9 +119,8 @@ def _schema() -> tantivy.Schema:
 
 
 def _write_stamp(path: Path) -> None:
-    tmp = path / (STAMP_FILE + ".tmp")
-    tmp.write_text(json.dumps({"tokenizer_version": TOKENIZER_VERSION, "schema_version": SCHEMA_VERSION}))
-    os.replace(tmp, path / STAMP_FILE)
+    stamp = {"tokenizer_version": TOKENIZER_VERSION, "schema_version": SCHEMA_VERSION}
+    atomic_write_bytes(path / STAMP_FILE, json.dumps(stamp).encode(), durable=False)
 
 
 def _yyyymmdd(d: date | None) -> int:

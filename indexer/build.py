@@ -19,20 +19,39 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import multiprocessing
 import os
+import re
+import resource
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from indexer.db import open_database
-from indexer.manifest import Manifest, read_manifest, read_previous_manifest, write_manifest
-from indexer.models import Paper, PaperKeywords
+# dense.get_embedder is looked up at each call: `papers bench` swaps in a synthetic embedder
+from indexer import embeddings as dense
+from indexer.bm25 import BM25Index, IndexedDoc, prepare_document
+from indexer.db import make_engine, open_database
+from indexer.embed_progress import ProgressWriter
+from indexer.embedding_seeds import apply_seeds
+from indexer.embeddings import EmbeddingStore, embed_papers, get_query_embedder
+from indexer.errors import IndexUnavailable, StorageError
+from indexer.keywords import DocFreqs, KeywordExtractor
+from indexer.locks import run_lock
+from indexer.manifest import MANIFEST_NAME, PREVIOUS_NAME, Manifest, write_manifest
+from indexer.models import IngestRun, Paper, PaperKeywords
+from indexer.paths import bm25_path, current_manifest, dense_models, embeddings_path
+from indexer.runs import finish_run, start_run
 from indexer.settings import Settings
+from indexer.store import UpsertCounts
+from indexer.tokenizer import default_tokenizer
+from indexer.verify import verify_published
 
 log = logging.getLogger(__name__)
 
@@ -68,49 +87,13 @@ class BuildReport:
         )
 
 
-def dense_models(settings: Settings) -> list[str]:
-    """Embedding spaces the build maintains: the main model and the multilingual one."""
-    names = [settings.embedding_model]
-    if settings.multilingual_model and settings.multilingual_model not in names:
-        names.append(settings.multilingual_model)
-    return [n for n in names if n]
-
-
-def bm25_path(settings: Settings) -> Path:
-    from indexer.bm25 import INDEX_DIR
-
-    return settings.index_dir / INDEX_DIR
-
-
-def embeddings_path(settings: Settings, model: str) -> Path:
-    safe = model.replace("/", "_").replace(":", "_")
-    return settings.index_dir / "embeddings" / safe
-
-
 def embedding_text(title: str, abstract: str) -> str:
     return f"{title}. {abstract}".strip()
 
 
-def current_manifest(settings: Settings) -> Manifest:
-    """The published manifest, falling back to the previous one if it is corrupt (and to
-    "nothing published" when both are)."""
-    from indexer.errors import IndexUnavailable
-
-    try:
-        m = read_manifest(settings.index_dir)
-    except IndexUnavailable as e:
-        log.error("%s; falling back to the previous version", e)
-        try:
-            m = read_previous_manifest(settings.index_dir)
-        except IndexUnavailable as e2:  # both broken: as if nothing was published (build repairs)
-            log.error("%s; no readable index version", e2)
-            m = None
-    return m or Manifest()
-
-
-def _changed_seqs(engine: Engine, after_seq: int) -> list[int]:
+def _changed_seqs(db: Engine, after_seq: int) -> list[int]:
     """The seq of every row changed since ``after_seq``, ascending (8 bytes a paper)."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return list(conn.execute(select(Paper.seq).where(Paper.seq > after_seq).order_by(Paper.seq)).scalars())
 
 
@@ -142,60 +125,49 @@ def build(
     did not change are kept, never re-embedded.
     """
     if lock:
-        from indexer.locks import run_lock
-
         with run_lock(settings, "index"):
             return _build(settings, embeddings=embeddings, progress=progress, device=device, full=full)
     return _build(settings, embeddings=embeddings, progress=progress, device=device, full=full)
 
 
 def _build(settings: Settings, *, embeddings: bool, progress: bool, device: str | None, full: bool) -> BuildReport:
-    from indexer.verify import verify_published
-
     t0 = time.perf_counter()
-    engine = open_database(settings)
+    db = open_database(settings)
     before = verify_published(settings)
     prev = current_manifest(settings)
     republish = before.manifest_broken  # never leave a corrupt manifest as the published one
     if before.manifest_broken:
         # the new version is numbered above every version readers may have seen
-        seen = _salvaged_version(settings.index_dir, engine)
+        seen = _salvaged_version(settings.index_dir, db)
         if prev.version == 0:  # no readable manifest at all: nothing says what the index holds
             prev, full = Manifest(version=seen), True
         else:
             prev.version = max(prev.version, seen)
     report = BuildReport()
-    run_id = _start_run(engine)
+    run_id = _start_run(db)
     try:
         bm25, rebuilt = _open_bm25_for_build(settings, prev)
     except BaseException:
-        _fail_run(engine, run_id)
+        _fail_run(db, run_id)
         raise
     try:
-        report = _build_into(settings, engine, bm25, prev, report, run_id, t0, embeddings=embeddings,
+        report = _build_into(settings, db, bm25, prev, report, run_id, t0, embeddings=embeddings,
                              progress=progress, device=device, full=full or rebuilt, republish=republish)
     except BaseException:
         bm25.rollback()  # release tantivy's writer lock; committed versions stay intact
-        _fail_run(engine, run_id)
+        _fail_run(db, run_id)
         raise
     bm25.close()
     after = verify_published(settings)
     if not after.ok:
-        from indexer.errors import IndexUnavailable
-
         raise IndexUnavailable(f"the published index version {report.version} does not verify: {after.summary()}")
     return report
 
 
-def _salvaged_version(index_dir: Path, engine: Engine) -> int:
+def _salvaged_version(index_dir: Path, db: Engine) -> int:
     """The highest version number published so far, as far as it can still be read: in the
     broken manifests, and in the log rows of successful builds ("index version N: ...")."""
-    import re
-
-    from indexer.manifest import MANIFEST_NAME, PREVIOUS_NAME
-    from indexer.models import IngestRun
-
-    with engine.connect() as conn:
+    with db.connect() as conn:
         messages = conn.execute(
             select(IngestRun.message).where(IngestRun.kind == "build", IngestRun.status == "ok")
         ).scalars()
@@ -218,11 +190,6 @@ def _open_bm25_for_build(settings: Settings, prev: Manifest):
     missing or emptied index under a published version that had papers is rebuilt too.
     Errors of the disk itself (permissions, disk full) are not "corrupt": they propagate.
     """
-    import shutil
-
-    from indexer.bm25 import BM25Index
-    from indexer.errors import StorageError
-
     path = bm25_path(settings)
     try:
         bm25 = BM25Index.open(path)
@@ -242,93 +209,132 @@ def _open_bm25_for_build(settings: Settings, prev: Manifest):
     return bm25, False
 
 
-def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report: BuildReport, run_id: int,
+@dataclass
+class _Changes:
+    """The rows a build works on: those with ``after < seq <= max_seq`` (``seqs``, freed
+    once the keyword phase has cut them into tasks), the withdrawn ones among them, and
+    the term document counts of a fresh index (None when the index was updated in place)."""
+
+    after: int
+    max_seq: int
+    seqs: list[int]
+    removed: list[str] = field(default_factory=list)
+    terms: Counter | None = None
+
+
+def _build_into(settings: Settings, db: Engine, bm25, prev: Manifest, report: BuildReport, run_id: int,
                 t0: float, *, embeddings: bool, progress: bool, device: str | None, full: bool,
                 republish: bool = False) -> BuildReport:
-    from indexer.errors import IndexUnavailable
-
+    """The build's phases in order (BM25, keywords, embeddings), then :func:`_publish`."""
     rebuild_bm25 = bm25.stale  # written by another tokenizer/schema version: re-index every row
     if rebuild_bm25:
         full = True
+    changes = _index_phase(db, bm25, prev, report, full=full, rebuild=rebuild_bm25)
+    _keyword_phase(db, bm25, changes, report)
+    emb_info = _embedding_phase(settings, db, prev, report, changes, embeddings=embeddings, progress=progress,
+                                device=device, full=full)
+    return _publish(settings, db, prev, report, run_id, t0, changes.max_seq, emb_info, full=full,
+                    republish=republish)
+
+
+def _index_phase(db: Engine, bm25, prev: Manifest, report: BuildReport, *, full: bool,
+                 rebuild: bool) -> _Changes:
+    """Tokenise the changed rows into the BM25 index (in a pool for a large build) and
+    commit it; ``rebuild``: the index was stale, stamp it current once rebuilt."""
     after = 0 if full else prev.built_seq
     # a full build, or the first one: every live row goes into an empty (or cleared) index,
     # so papers are added without a delete by id each, by a bulk writer, and their terms
     # are counted on the way (the keyword step's document frequencies, exact)
     fresh = full or bm25.num_docs == 0
-    terms: Counter | None = Counter() if fresh else None
-    seqs = _changed_seqs(engine, after)
-    max_seq = seqs[-1] if seqs else after
-    removed: list[str] = []
+    seqs = _changed_seqs(db, after)
+    changes = _Changes(after=after, max_seq=seqs[-1] if seqs else after, seqs=seqs,
+                       terms=Counter() if fresh else None)
     t_bm25, c_bm25 = time.perf_counter(), _cpu_seconds()
     workers = _workers(len(seqs))
     spans = _spans(seqs, after, INDEX_TASK)
-    with _task_pool(workers, _index_worker_init, (_db_url(engine), fresh)) as pool:
+    with _task_pool(workers, _index_worker_init, (_db_url(db), fresh)) as pool:
         if fresh:  # after the fork: the workers never hold a copy of a live tantivy writer
             bm25.begin_bulk(clear=bm25.num_docs > 0)
         if pool is None:
-            tasks = _IndexTasks(engine, count_terms=fresh)
+            tasks = _IndexTasks(db, count_terms=fresh)
             results: Iterable = (tasks.run(span) for span in spans)
         else:
             results = pool.imap(_index_worker_run, spans)
         for i, (docs, gone, counts) in enumerate(results, 1):
             if docs:
                 report.indexed += bm25.add_prepared(docs, replace=not fresh)
-            removed += gone
-            if terms is not None and counts:
-                terms.update(counts)
+            changes.removed += gone
+            if changes.terms is not None and counts:
+                changes.terms.update(counts)
             if i % 100 == 0:
                 log.info("bm25: %d papers %s", report.indexed, "added" if fresh else "upserted")
-    if removed:
-        report.removed = bm25.delete(removed)
+    if changes.removed:
+        report.removed = bm25.delete(changes.removed)
     bm25.commit()
-    if rebuild_bm25:
+    if rebuild:
         bm25.mark_current()
     report.docs = bm25.num_docs
     report.phases["bm25"] = round(time.perf_counter() - t_bm25, 2)
     log.info("bm25: %d %s, %d removed, %d docs in %.1fs (%.1f CPU s, workers included)", report.indexed,
              "added" if fresh else "upserted", report.removed, report.docs, time.perf_counter() - t_bm25,
              _cpu_seconds() - c_bm25)
+    return changes
 
+
+def _keyword_phase(db: Engine, bm25, changes: _Changes, report: BuildReport) -> None:
+    """Keywords for the changed rows (document frequencies from the phase before)."""
     t_kw, c_kw = time.perf_counter(), _cpu_seconds()
-    report.keywords = _store_keywords(engine, bm25, _spans(seqs, after, KEYWORD_TASK), removed,
-                                      live=report.indexed, terms=terms)
-    del seqs
+    report.keywords = _store_keywords(db, bm25, _spans(changes.seqs, changes.after, KEYWORD_TASK),
+                                      changes.removed, live=report.indexed, terms=changes.terms)
+    changes.seqs = []  # 8 bytes a paper, no longer needed
     report.phases["keywords"] = round(time.perf_counter() - t_kw, 2)
     log.info("keywords: %d papers in %.1fs (%.1f CPU s, workers included)", report.keywords,
              time.perf_counter() - t_kw, _cpu_seconds() - c_kw)
 
+
+def _embedding_phase(settings: Settings, db: Engine, prev: Manifest, report: BuildReport, changes: _Changes, *,
+                     embeddings: bool, progress: bool, device: str | None, full: bool) -> dict[str, dict[str, Any]]:
+    """Bring the dense spaces up to date (or, with ``embeddings=False``, only take the
+    withdrawn papers out of the published ones); the manifest's embedding entries."""
     emb_info = dict(prev.embeddings)
     if embeddings:
-        from indexer.embed_progress import ProgressWriter
-
         tracker = ProgressWriter(settings.index_dir, dense_models(settings))
         try:
-            _embed_models(settings, engine, prev, report, emb_info, removed, after, max_seq,
+            _embed_models(settings, db, prev, report, emb_info, changes.removed, changes.after, changes.max_seq,
                           progress=progress, device=device, full=full, tracker=tracker)
         except BaseException as e:
             tracker.fail(f"{type(e).__name__}: {e}")
             raise
         tracker.close()
-    else:
-        for model in list(emb_info):
-            if removed:  # keep withdrawn papers out of dense results even without re-embedding
-                from indexer.embeddings import EmbeddingStore
+    elif changes.removed:  # keep withdrawn papers out of dense results even without re-embedding
+        _remove_from_stores(settings, emb_info, changes.removed)
+    return emb_info
 
-                store = EmbeddingStore(embeddings_path(settings, model), model)
-                try:
-                    store.load(emb_info[model])
-                except IndexUnavailable as e:
-                    log.error("%s; dropping %s until the next build with embeddings", e, model)
-                    del emb_info[model]
-                    continue
-                store.remove(removed)
-                emb_info[model] = {**emb_info[model], **store.save()}
 
+def _remove_from_stores(settings: Settings, emb_info: dict[str, dict[str, Any]], removed: list[str]) -> None:
+    """Drop ``removed`` from every published store (a store that no longer loads is left
+    out of the manifest until the next build with embeddings)."""
+    for model in list(emb_info):
+        store = EmbeddingStore(embeddings_path(settings, model), model)
+        try:
+            store.load(emb_info[model])
+        except IndexUnavailable as e:
+            log.error("%s; dropping %s until the next build with embeddings", e, model)
+            del emb_info[model]
+            continue
+        store.remove(removed)
+        emb_info[model] = {**emb_info[model], **store.save()}
+
+
+def _publish(settings: Settings, db: Engine, prev: Manifest, report: BuildReport, run_id: int, t0: float,
+             max_seq: int, emb_info: dict[str, dict[str, Any]], *, full: bool, republish: bool) -> BuildReport:
+    """Write the new manifest (the version readers switch to) unless nothing changed, and
+    close the build's run row."""
     did_work = report.indexed or report.removed or report.keywords or any(report.embedded.values()) or emb_info != prev.embeddings
     if not did_work and prev.version and not full and not republish:
         report.version, report.built_seq, report.docs = prev.version, prev.built_seq, prev.docs
         report.seconds = time.perf_counter() - t0
-        _finish_run(engine, run_id, report)
+        _finish_run(db, run_id, report)
         return report
     manifest = Manifest(
         version=prev.version + 1,
@@ -341,20 +347,17 @@ def _build_into(settings: Settings, engine: Engine, bm25, prev: Manifest, report
     report.built_seq = max_seq
     report.published = True
     report.seconds = time.perf_counter() - t0
-    _finish_run(engine, run_id, report)
+    _finish_run(db, run_id, report)
     return report
 
 
-def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: BuildReport, emb_info: dict,
+def _embed_models(settings: Settings, db: Engine, prev: Manifest, report: BuildReport, emb_info: dict,
                   removed: list[str], after: int, max_seq: int, *, progress: bool, device: str | None, full: bool,
                   tracker) -> None:
     """Bring every dense space up to date: vectors for new or changed papers, taken from
     the bundled seeds (:mod:`indexer.embedding_seeds`) where their content hash matches,
     embedded otherwise; ``tracker`` (:class:`indexer.embed_progress.ProgressWriter`)
     records how far it is for the service to show. Fills ``emb_info`` for the manifest."""
-    from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder, get_query_embedder
-    from indexer.errors import IndexUnavailable
-
     for model in dense_models(settings):
         t_emb = time.perf_counter()
         store = EmbeddingStore(embeddings_path(settings, model), model)
@@ -367,20 +370,20 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
             from_scratch = True
         if removed:
             store.remove(removed)
-        pairs = _live_hashes(engine) if from_scratch else _live_hashes(engine, after=after, upto=max_seq)
+        pairs = _live_hashes(db) if from_scratch else _live_hashes(db, after=after, upto=max_seq)
         todo = store.missing(pairs)
         wanted = len(todo)
         dev = device or settings.embedding_device
         if todo:  # checked with the query encoder: for MiniLM no torch to import when all are seeded
-            from indexer.embedding_seeds import apply_seeds
-
-            todo = apply_seeds(store, functools.partial(get_query_embedder, model, device=dev), todo, dict(pairs),
-                               functools.partial(_embedding_items, engine))
+            query_embedder = functools.partial(get_query_embedder, model, device=dev,
+                                               precision=settings.embed_precision, threads=settings.embed_threads)
+            todo = apply_seeds(store, query_embedder, todo, dict(pairs), functools.partial(_embedding_items, db))
         del pairs
-        embedder = get_embedder(model, device=dev) if todo else None
+        embedder = dense.get_embedder(model, device=dev, precision=settings.embed_precision,
+                                      threads=settings.embed_threads) if todo else None
         tracker.start_model(model, wanted, seeded=wanted - len(todo))
         advance = functools.partial(tracker.advance, model)
-        n = embed_papers(store, embedder, _embedding_items(engine, todo), total=len(todo), progress=progress,
+        n = embed_papers(store, embedder, _embedding_items(db, todo), total=len(todo), progress=progress,
                          on_progress=advance) if todo and embedder else 0
         if full and store.rebuild_index():  # the graph too, with the current parameters
             log.info("%s: ANN graph rebuilt over %d vectors", model, len(store))
@@ -395,13 +398,11 @@ def _embed_models(settings: Settings, engine: Engine, prev: Manifest, report: Bu
 def _cpu_seconds() -> float:
     """CPU time of this process (all threads) and its finished children (keyword workers):
     on a shared machine, the work a step did rather than how long it waited."""
-    import resource
-
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _live_hashes(engine: Engine, after: int = 0, upto: int | None = None) -> list[tuple[str, str]]:
+def _live_hashes(db: Engine, after: int = 0, upto: int | None = None) -> list[tuple[str, str]]:
     """(id, content hash) of the live papers (in a seq range): what the embedding stores
     compare against, without the texts (at 1M the texts alone are ~1.5 GB of strings)."""
     q = select(Paper.id, Paper.content_hash).where(Paper.withdrawn.is_(False))
@@ -409,17 +410,17 @@ def _live_hashes(engine: Engine, after: int = 0, upto: int | None = None) -> lis
         q = q.where(Paper.seq > after)
     if upto is not None:
         q = q.where(Paper.seq <= upto)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return [(r.id, r.content_hash) for r in conn.execute(q)]
 
 
-def _embedding_items(engine: Engine, ids: Sequence[str], batch: int = EMBED_FETCH) -> Iterator[tuple[str, str, str]]:
+def _embedding_items(db: Engine, ids: Sequence[str], batch: int = EMBED_FETCH) -> Iterator[tuple[str, str, str]]:
     """(id, content hash, embedding text) of ``ids``, read ``batch`` papers at a time, so a
     from-scratch embedding build holds one batch of texts instead of every paper's."""
     for start in range(0, len(ids), batch):
         part = list(ids[start : start + batch])
         q = select(Paper.id, Paper.content_hash, Paper.title, Paper.abstract).where(Paper.id.in_(part))
-        with engine.connect() as conn:
+        with db.connect() as conn:
             found = {r.id: r for r in conn.execute(q)}
         for pid in part:
             r = found.get(pid)
@@ -440,8 +441,6 @@ def _workers(n_rows: int) -> int:
     """Processes for a step over ``n_rows`` rows; 0 = inline. A pool needs ``fork`` (Linux):
     ``spawn`` would re-import the caller's ``__main__``, which a script without a main guard
     turns into one more build per worker."""
-    import multiprocessing
-
     cpus = os.cpu_count() or 1
     if n_rows < POOL_MIN or cpus < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return 0
@@ -456,34 +455,28 @@ def _task_pool(workers: int, initializer, initargs: tuple):
     if not workers:
         yield None
         return
-    import multiprocessing
-
     with multiprocessing.get_context("fork").Pool(workers, initializer=initializer, initargs=initargs) as pool:
         yield pool
 
 
-def _db_url(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=False)
+def _db_url(db: Engine) -> str:
+    return db.url.render_as_string(hide_password=False)
 
 
 class _IndexTasks:
     """Tokenise the rows of a seq range for the index."""
 
-    def __init__(self, engine: Engine, *, count_terms: bool):
-        from indexer.tokenizer import default_tokenizer
-
-        self.engine = engine
+    def __init__(self, db: Engine, *, count_terms: bool):
+        self.db = db
         self.count_terms = count_terms
         self.tokenizer = default_tokenizer()
 
     def run(self, span: tuple[int, int]) -> tuple[list, list[str], Counter | None]:
         """``(prepared docs, ids of withdrawn rows, term document counts or None)`` for the
         rows with ``lo < seq <= hi``, in seq order."""
-        from indexer.bm25 import IndexedDoc, prepare_document
-
         lo, hi = span
         cols = (Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.published, Paper.withdrawn)
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(*cols).where(Paper.seq > lo, Paper.seq <= hi).order_by(Paper.seq)).all()
         counts: Counter | None = Counter() if self.count_terms else None
         docs, removed = [], []
@@ -513,8 +506,8 @@ class _CountedTerms:
 class _KeywordTasks:
     """Keywords for the changed rows of a seq range."""
 
-    def __init__(self, engine: Engine, extractor):
-        self.engine = engine
+    def __init__(self, db: Engine, extractor):
+        self.db = db
         self.extractor = extractor
 
     def run(self, span: tuple[int, int]) -> list[tuple[str, str, str]]:
@@ -528,7 +521,7 @@ class _KeywordTasks:
             .where(Paper.seq > lo, Paper.seq <= hi, Paper.withdrawn.is_(False))
             .order_by(Paper.seq)
         )
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(q).all()
         extract = self.extractor.extract
         dumps = json.dumps
@@ -547,8 +540,6 @@ _worker_tasks: _IndexTasks | _KeywordTasks | None = None
 def _index_worker_init(db_url: str, count_terms: bool) -> None:
     """Pool initializer: its own database engine (never the parent's pooled connections)."""
     global _worker_tasks
-    from indexer.db import make_engine
-
     _worker_tasks = _IndexTasks(make_engine(db_url), count_terms=count_terms)
 
 
@@ -562,14 +553,9 @@ def _keyword_worker_init(db_url: str, num_docs: int, counts: Mapping[str, int] |
     from the parent once: the table counted by a full build (inherited by the fork), or
     else the committed index, opened read-only here."""
     global _worker_tasks
-    from indexer.db import make_engine
-    from indexer.keywords import DocFreqs, KeywordExtractor
-
     if counts is not None:
         dfs = DocFreqs.from_index(_CountedTerms(num_docs, counts))
     else:
-        from indexer.bm25 import BM25Index
-
         assert bm25_dir is not None, "the pool gets either counted terms or the index path"
         dfs = DocFreqs.from_index(BM25Index.open(bm25_dir, readonly=True))
     _worker_tasks = _KeywordTasks(make_engine(db_url), KeywordExtractor(dfs))
@@ -580,16 +566,14 @@ def _keyword_worker_run(span: tuple[int, int]) -> list[tuple[str, str, str]]:
     return _worker_tasks.run(span)
 
 
-def _store_keywords(engine: Engine, bm25, spans: list[tuple[int, int]], removed: list[str], *,
+def _store_keywords(db: Engine, bm25, spans: list[tuple[int, int]], removed: list[str], *,
                     live: int, terms: Counter | None = None) -> int:
     """Compute and store keywords for the changed papers in ``spans`` (seq ranges),
     skipping those whose stored keywords match their content hash. ``terms``: the term
     counts of a fresh index (else its frequencies are read from ``bm25``)."""
-    from indexer.keywords import DocFreqs, KeywordExtractor
-
     if not spans and not removed:
         return 0
-    with engine.begin() as conn:
+    with db.begin() as conn:
         for start in range(0, len(removed), 900):
             conn.execute(delete(PaperKeywords).where(PaperKeywords.paper_id.in_(removed[start : start + 900])))
         empty = conn.execute(select(PaperKeywords.paper_id).limit(1)).first() is None
@@ -598,35 +582,35 @@ def _store_keywords(engine: Engine, bm25, spans: list[tuple[int, int]], removed:
     n = 0
     pending: list[tuple[str, str, str]] = []
     workers = _workers(live)
-    initargs = (_db_url(engine), bm25.num_docs, terms, None if terms is not None else str(bm25.path))
+    initargs = (_db_url(db), bm25.num_docs, terms, None if terms is not None else str(bm25.path))
     with _task_pool(workers, _keyword_worker_init, initargs) as pool:
         if pool is None:
             if terms is not None and bm25.num_docs:
                 dfs = DocFreqs.from_index(_CountedTerms(bm25.num_docs, terms))
             else:
                 dfs = DocFreqs.from_index(bm25) if bm25.num_docs else DocFreqs.shipped()
-            tasks = _KeywordTasks(engine, KeywordExtractor(dfs))
+            tasks = _KeywordTasks(db, KeywordExtractor(dfs))
             results: Iterable = (tasks.run(span) for span in spans)
         else:
             results = pool.imap(_keyword_worker_run, spans)
         for rows in results:
             pending += rows
             if len(pending) >= 5000:
-                _write_keywords(engine, pending, replace=not empty)
+                _write_keywords(db, pending, replace=not empty)
                 n += len(pending)
                 pending = []
                 if n % 100_000 < 5000:
                     log.info("keywords: %d papers", n)
     if pending:
-        _write_keywords(engine, pending, replace=not empty)
+        _write_keywords(db, pending, replace=not empty)
         n += len(pending)
     return n
 
 
-def _write_keywords(engine: Engine, rows: list[tuple[str, str, str]], *, replace: bool) -> None:
+def _write_keywords(db: Engine, rows: list[tuple[str, str, str]], *, replace: bool) -> None:
     """Insert keyword rows (keywords already JSON text) in one transaction; ``replace``
     first deletes the papers' old rows (not needed when the table started empty)."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         if replace:
             ids = [r[0] for r in rows]
             for start in range(0, len(ids), 900):
@@ -637,29 +621,21 @@ def _write_keywords(engine: Engine, rows: list[tuple[str, str, str]], *, replace
             conn.execute(insert(PaperKeywords), [{"paper_id": p, "content_hash": h, "keywords": json.loads(k)} for p, h, k in rows])
 
 
-def _start_run(engine: Engine) -> int:
-    from indexer.ingest.runs import start_run
-
-    return start_run(engine, "build", "")
+def _start_run(db: Engine) -> int:
+    return start_run(db, "build", "")
 
 
-def _fail_run(engine: Engine, run_id: int) -> None:
-    from indexer.ingest.runs import finish_run
-    from indexer.store import UpsertCounts
-
-    finish_run(engine, run_id, UpsertCounts(), "failed", best_effort=True)
+def _fail_run(db: Engine, run_id: int) -> None:
+    finish_run(db, run_id, UpsertCounts(), "failed", best_effort=True)
 
 
-def _finish_run(engine: Engine, run_id: int, report: BuildReport) -> None:
+def _finish_run(db: Engine, run_id: int, report: BuildReport) -> None:
     """A build's row: ``inserted`` = papers indexed, ``updated`` = keyword sets written,
     ``skipped`` = papers removed (the columns an ingest run fills with its counts)."""
-    from indexer.ingest.runs import finish_run
-    from indexer.store import UpsertCounts
-
     counts = UpsertCounts(inserted=report.indexed, updated=report.keywords, skipped=report.removed)
-    finish_run(engine, run_id, counts, "ok", report.summary())
+    finish_run(db, run_id, counts, "ok", report.summary())
 
 
-def max_seq(engine: Engine) -> int:
-    with engine.connect() as conn:
+def max_seq(db: Engine) -> int:
+    with db.connect() as conn:
         return int(conn.execute(select(func.coalesce(func.max(Paper.seq), 0))).scalar_one())

@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from indexer.migrate import is_up_to_date, upgrade
+
 
 def _sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
@@ -21,9 +23,9 @@ def make_engine(url: str) -> Engine:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        db = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
-        @event.listens_for(engine, "connect")
+        @event.listens_for(db, "connect")
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -32,7 +34,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-        return engine
+        return db
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -42,8 +44,8 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(db: Engine) -> sessionmaker[Session]:
+    return sessionmaker(db, expire_on_commit=False)
 
 
 _migrated: set[str] = set()
@@ -55,12 +57,10 @@ def open_database(settings) -> Engine:
     Every entry point (CLI commands, the service, the builder) goes through here, so a
     fresh data directory just works and an old one is migrated before use.
     """
-    from indexer.migrate import is_up_to_date, upgrade
-
     url = settings.resolved_database_url
-    engine = engine_for(url)
+    db = engine_for(url)
     if url not in _migrated:
-        if not is_up_to_date(engine):
-            upgrade(engine)
+        if not is_up_to_date(db):
+            upgrade(db)
         _migrated.add(url)
-    return engine
+    return db

@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from indexer.atomic import atomic_write_bytes
+
 FILE = "embed-progress.json"
 STALE_S = 1800.0  # no write for this long: the build is not running any more
-WRITE_EVERY_S = 2.0  # at most one write per this many seconds (each is a small fsynced file)
+WRITE_EVERY_S = 2.0  # at most one write per this many seconds (each replaces a small file)
 
 
 def progress_path(index_dir: Path) -> Path:
@@ -122,16 +123,8 @@ class ProgressWriter:
             return
         self._last_write = now
         payload = {**self.snapshot(), **extra}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(payload, f)
-                os.replace(tmp, self.path)  # readers see the old file or the new one, never half
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        try:  # readers see the old file or the new one, never half (not fsynced: a progress note)
+            atomic_write_bytes(self.path, json.dumps(payload).encode("utf-8"), durable=False)
         except OSError:  # progress is informative: a full disk must not fail the build here
             pass
 

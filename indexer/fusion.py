@@ -11,7 +11,13 @@ has weight zero, so the fused ranking equals the other run.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from indexer.tokenizer import has_cjk
+
+if TYPE_CHECKING:  # a type only: fusion needs no query parser at run time
+    from indexer.query import ParsedQuery
 
 Run = Sequence[tuple[Hashable, float]]
 
@@ -179,7 +185,7 @@ def hybrid(
     view of the same query adds recall that MiniLM misses (SciFact +0.005 nDCG@10,
     docs/quality.md). Ignored when ``dense`` already comes from that model.
     ``lex_weight``: BM25's full weight (higher for a translated Chinese query, see
-    :data:`indexer.lexical.TRANSLATED_LEX_BOOST`).
+    :data:`TRANSLATED_LEX_BOOST`).
     """
     if evidence is None:
         evidence = estimated_evidence(query) if query else EVIDENCE_FULL
@@ -191,3 +197,28 @@ def hybrid(
     if aux and aux_model != dense_model and w_dense > 0:
         w_aux = AUX_WEIGHT * dense_confidence(query, aux_model)
     return fuse([lex, dense, aux], method="zscore", weights=[w_lex, w_dense, w_aux])
+
+
+#: BM25's weight in hybrid fusion for a query whose Chinese was translated, relative to an
+#: English query's: the multilingual encoder is weak on short Chinese topic queries (0.105
+#: nDCG@10 on zh_topics_dev) where the translated BM25 run is strong (0.648); at the
+#: default weight the fusion fell to 0.447. 3–6 is a plateau on zh_topics_dev, zh_en_dev
+#: and zh_en_dev_pure (docs/quality.md).
+TRANSLATED_LEX_BOOST = 4.0
+
+
+def lex_weight(translated: bool) -> float:
+    """BM25's full weight in :func:`hybrid` for this query."""
+    return LEX_WEIGHT * (TRANSLATED_LEX_BOOST if translated else 1.0)
+
+
+def query_evidence(parsed: ParsedQuery, doc_freq: Callable[[str], int], num_docs: int,
+             translated: Mapping[str, float] | None = None, coverage: float = 0.0) -> float:
+    """How much the lexical run has to go on (:func:`lexical_evidence`),
+    counting translated English terms in place of the Chinese ones they stand for, scaled
+    by the share of the Chinese text the translation covered."""
+    if not translated:
+        return lexical_evidence(sorted(parsed.positive_terms), doc_freq, num_docs)
+    terms = [t for t in sorted(parsed.positive_terms) if not has_cjk(t)]
+    terms += [w for key in translated for w in key.split()]
+    return lexical_evidence(terms, doc_freq, num_docs) * coverage

@@ -111,36 +111,6 @@ def feedback_terms(title: str, abstract: str, tokenizer: Tokenizer | None = None
     return tok.tokenize(title) * TITLE_REPEAT + tok.tokenize(abstract)
 
 
-#: BM25's weight in hybrid fusion for a query whose Chinese was translated, relative to an
-#: English query's: the multilingual encoder is weak on short Chinese topic queries (0.105
-#: nDCG@10 on zh_topics_dev) where the translated BM25 run is strong (0.648); at the
-#: default weight the fusion fell to 0.447. 3–6 is a plateau on zh_topics_dev, zh_en_dev
-#: and zh_en_dev_pure (docs/quality.md).
-TRANSLATED_LEX_BOOST = 4.0
-
-
-def lex_weight(translated: bool) -> float:
-    """BM25's full weight in :func:`indexer.fusion.hybrid` for this query."""
-    from indexer import fusion
-
-    return fusion.LEX_WEIGHT * (TRANSLATED_LEX_BOOST if translated else 1.0)
-
-
-def evidence(parsed: ParsedQuery, doc_freq: Callable[[str], int], num_docs: int,
-             translated: Mapping[str, float] | None = None, coverage: float = 0.0) -> float:
-    """How much the lexical run has to go on (:func:`indexer.fusion.lexical_evidence`),
-    counting translated English terms in place of the Chinese ones they stand for, scaled
-    by the share of the Chinese text the translation covered."""
-    from indexer import fusion
-    from indexer.tokenizer import has_cjk
-
-    if not translated:
-        return fusion.lexical_evidence(sorted(parsed.positive_terms), doc_freq, num_docs)
-    terms = [t for t in sorted(parsed.positive_terms) if not has_cjk(t)]
-    terms += [w for key in translated for w in key.split()]
-    return fusion.lexical_evidence(terms, doc_freq, num_docs) * coverage
-
-
 def _merge(strict: list[LexicalHit], relaxed: list[LexicalHit]) -> list[LexicalHit]:
     """Strict hits first, then relaxed ones not already there, scored below the last
     strict hit (kept in their order), so a score-based fusion keeps the order too."""

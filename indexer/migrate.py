@@ -17,13 +17,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
-    from alembic.config import Config
+    from alembic.config import Config  # heavy: alembic, Mako
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    from alembic.config import Config
+    from alembic.config import Config  # heavy: alembic, Mako
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -31,26 +31,26 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> str | None:
+def upgrade(db: Engine, revision: str = "head") -> str | None:
     """Bring the schema to ``revision``; returns the revision now current."""
-    from alembic import command
+    from alembic import command  # heavy: alembic, Mako
 
-    cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
-    with engine.begin() as conn:
+    cfg = alembic_config(str(db.url.render_as_string(hide_password=False)))
+    with db.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-    return current_revision(engine)
+    return current_revision(db)
 
 
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+def current_revision(db: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext  # heavy: alembic, Mako
 
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
+    from alembic.script import ScriptDirectory  # heavy: alembic, Mako
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
@@ -83,13 +83,13 @@ def _declared_heads() -> set[str] | None:
     return heads or None
 
 
-def is_up_to_date(engine: Engine) -> bool:
+def is_up_to_date(db: Engine) -> bool:
     heads = _declared_heads()
     if heads is not None:
         try:
-            with engine.connect() as conn:
+            with db.connect() as conn:
                 have = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
         except DBAPIError:  # no version table: a new database
             return False
         return have == heads
-    return current_revision(engine) == head_revision()
+    return current_revision(db) == head_revision()

@@ -25,26 +25,31 @@ when the token expired), then harvests its own window.
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, inspect, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, func, inspect, select
 
-from indexer.errors import PapersError, StorageError
-from indexer.models import HarvestState, IngestRun
+from indexer.build import build
+from indexer.db import engine_for, open_database
+from indexer.errors import InvalidInput, PapersError, StorageError
+from indexer.ingest.kaggle import ingest_kaggle
+from indexer.ingest.oai import OVERLAP, harvest_oai, harvest_source, last_datestamp, owed_window
+from indexer.locks import run_lock
+from indexer.models import HarvestState, Paper
+from indexer.paths import current_manifest
+from indexer.runs import close_interrupted_runs, finish_run, start_run
 from indexer.settings import Settings
+from indexer.storage_errors import storage_errors
+from indexer.verify import verify_published
 
 log = logging.getLogger(__name__)
 
-OVERLAP = timedelta(days=1)
 RUN_KIND = "nightly"
 
 
@@ -135,33 +140,21 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def harvest_source(set_spec: str) -> str:
-    """The harvest_state key of an OAI-PMH set (``oai:cs``)."""
-    return f"oai:{set_spec}"
-
-
 def _event(name: str, **fields: Any) -> None:
     """One structured (logfmt) log line on stderr: ``event=<name> key=value ...``."""
     parts = [f"event={name}"] + [f"{k}={v}" for k, v in fields.items()]
     log.info(" ".join(parts))
 
 
-def last_datestamp(engine: Engine, set_spec: str) -> date | None:
-    with engine.connect() as conn:
-        return conn.execute(
-            select(HarvestState.last_datestamp).where(HarvestState.source == harvest_source(set_spec))
-        ).scalar_one_or_none()
-
-
 def harvest_window(
-    settings: Settings, engine: Engine | None, set_spec: str, from_date: date | None, today: date | None = None
+    settings: Settings, db: Engine | None, set_spec: str, from_date: date | None, today: date | None = None
 ) -> tuple[date, date]:
     """(from, until) of the next harvest: see the module docstring."""
     until = today or _today()
     if from_date is not None:
         start = from_date
     else:
-        last = last_datestamp(engine, set_spec) if engine is not None else None
+        last = last_datestamp(db, set_spec) if db is not None else None
         start = (last - OVERLAP) if last else (until - timedelta(days=1))
     return min(start, until), until
 
@@ -171,22 +164,6 @@ def _database_exists(settings: Settings) -> bool:
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///") :]).is_file()
     return True
-
-
-@contextmanager
-def storage_errors(what: str) -> Iterator[None]:
-    """Turn disk-full / unreadable-directory failures into one clear StorageError."""
-    try:
-        yield
-    except PapersError:
-        raise
-    except OSError as e:
-        reason = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        raise StorageError(f"{what} failed: {reason}{where}; the published index was left as it was") from e
-    except OperationalError as e:
-        msg = str(e.orig) if e.orig is not None else str(e)
-        raise StorageError(f"{what} failed: database error: {msg}; nothing was lost") from e
 
 
 def _check_data_dir(settings: Settings) -> None:
@@ -216,30 +193,26 @@ def nightly(
     if dry_run:
         return _dry_run(settings, set_spec, from_date)
 
-    from indexer.locks import run_lock
-
     t0 = time.perf_counter()
     with storage_errors("nightly run"), run_lock(settings, "index"):
-        from indexer.db import open_database
-
-        engine = open_database(settings)
-        start, until = harvest_window(settings, engine, set_spec, from_date)
+        db = open_database(settings)
+        start, until = harvest_window(settings, db, set_spec, from_date)
         report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until)
-        _note_owed_window(engine, report)
-        _close_interrupted_runs(engine)
-        report.run_id = _start_run(engine, report)
+        _note_owed_window(db, report)
+        close_interrupted_runs(db, RUN_KIND)
+        report.run_id = _start_run(db, report)
         _event("nightly_start", set=set_spec, frm=start.isoformat(), until=until.isoformat(), run=report.run_id)
         try:
-            _harvest(settings, engine, report, from_date, client=client, sleep=sleep)
-            _build_if_needed(settings, engine, report, embeddings=embeddings, progress=progress)
+            _harvest(settings, db, report, from_date, client=client, sleep=sleep)
+            _build_if_needed(settings, db, report, embeddings=embeddings, progress=progress)
         except BaseException as e:
             report.seconds = time.perf_counter() - t0
-            _finish_run(engine, report, status="failed", message=_describe(e))
+            _finish_run(db, report, status="failed", message=_describe(e))
             _event("nightly_failed", run=report.run_id, error=type(e).__name__)
             raise
         report.seconds = time.perf_counter() - t0
         report.status = "ok" if report.built else "nothing_new"
-        _finish_run(engine, report, status="ok", message=report.summary())
+        _finish_run(db, report, status="ok", message=report.summary())
         _event(
             "nightly_done", run=report.run_id, status=report.status, inserted=report.inserted,
             updated=report.updated, version=report.version, seconds=f"{report.seconds:.2f}",
@@ -253,30 +226,26 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _note_owed_window(engine: Engine, report: NightlyReport) -> None:
+def _note_owed_window(db: Engine, report: NightlyReport) -> None:
     """Record in ``report`` the window an interrupted run left unfinished, when it is not
     the very window this run harvests (that one simply resumes from its token)."""
-    from indexer.ingest.oai import owed_window
-
-    owed = owed_window(engine, harvest_source(report.set_spec))
+    owed = owed_window(db, harvest_source(report.set_spec))
     if owed is not None and owed != (report.from_date, report.until_date):
         report.owed_from, report.owed_until = owed
 
 
-def _harvest(settings: Settings, engine: Engine, report: NightlyReport, from_date: date | None, *,
+def _harvest(settings: Settings, db: Engine, report: NightlyReport, from_date: date | None, *,
              client: Any, sleep) -> None:
     """Finish the owed window (if any), then harvest this run's window."""
-    from indexer.ingest.oai import harvest_oai
-
     if report.owed:
         _event("harvest_resume_window", set=report.set_spec, window=report.owed)
-        owed = harvest_oai(settings, engine, report.set_spec, report.owed_from, report.owed_until,
+        owed = harvest_oai(settings, db, report.set_spec, report.owed_from, report.owed_until,
                            client=client, sleep=sleep)
         _add_counts(report, owed)
         if from_date is None:  # the finished window moved last_datestamp: start from there
-            report.from_date, report.until_date = harvest_window(settings, engine, report.set_spec, None,
+            report.from_date, report.until_date = harvest_window(settings, db, report.set_spec, None,
                                                                  today=report.until_date)
-    h = harvest_oai(settings, engine, report.set_spec, report.from_date, report.until_date, client=client, sleep=sleep)
+    h = harvest_oai(settings, db, report.set_spec, report.from_date, report.until_date, client=client, sleep=sleep)
     _add_counts(report, h)
     _event(
         "harvest_done", set=report.set_spec, records=report.harvested, inserted=report.inserted,
@@ -296,24 +265,16 @@ def _add_counts(report: NightlyReport, h: Any) -> None:
     report.harvested += int(h.records or 0) or (inserted + updated + unchanged + skipped)
 
 
-def pending_rows(settings: Settings, engine: Engine) -> int:
+def pending_rows(settings: Settings, db: Engine) -> int:
     """Rows in the database that the published index does not contain yet."""
-    from sqlalchemy import func
-
-    from indexer.build import current_manifest
-    from indexer.models import Paper
-
     built_seq = current_manifest(settings).built_seq
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(Paper).where(Paper.seq > built_seq)).scalar_one())
 
 
-def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, *, embeddings: bool, progress: bool) -> None:
+def _build_if_needed(settings: Settings, db: Engine, report: NightlyReport, *, embeddings: bool, progress: bool) -> None:
     """Build when the DB holds rows the published index lacks (this run's or a killed run's)."""
-    from indexer.build import build
-    from indexer.verify import verify_published
-
-    pending = pending_rows(settings, engine)
+    pending = pending_rows(settings, db)
     report.pending_before = pending
     # a corrupt manifest or a missing/damaged BM25 index: the build repairs it
     check = verify_published(settings)
@@ -332,51 +293,32 @@ def _build_if_needed(settings: Settings, engine: Engine, report: NightlyReport, 
 
 def _dry_run(settings: Settings, set_spec: str, from_date: date | None) -> NightlyReport:
     """The window and backlog a real run would process; writes nothing, takes no lock."""
-    from indexer.db import engine_for
-    from indexer.models import Paper
-
-    engine = None
+    db = None
     if _database_exists(settings):
-        engine = engine_for(settings.resolved_database_url)
-        tables = set(inspect(engine).get_table_names())
+        db = engine_for(settings.resolved_database_url)
+        tables = set(inspect(db).get_table_names())
         if not {HarvestState.__tablename__, Paper.__tablename__} <= tables:
-            engine = None
-    start, until = harvest_window(settings, engine, set_spec, from_date)
+            db = None
+    start, until = harvest_window(settings, db, set_spec, from_date)
     report = NightlyReport(set_spec=set_spec, from_date=start, until_date=until, dry_run=True, status="dry_run")
-    if engine is not None:
-        report.pending_before = pending_rows(settings, engine)
-        columns = {c["name"] for c in inspect(engine).get_columns(HarvestState.__tablename__)}
+    if db is not None:
+        report.pending_before = pending_rows(settings, db)
+        columns = {c["name"] for c in inspect(db).get_columns(HarvestState.__tablename__)}
         if "window_done" in columns:  # an older schema is migrated by the first real run
-            _note_owed_window(engine, report)
+            _note_owed_window(db, report)
     _event("nightly_dry_run", set=set_spec, frm=start.isoformat(), until=until.isoformat(), pending=report.pending_before)
     return report
 
 
-def _close_interrupted_runs(engine: Engine) -> None:
-    """Runs left 'running' by a killed process: we hold the lock, so none is alive."""
-    from indexer.ingest.runs import now
-
-    with engine.begin() as conn:
-        conn.execute(
-            update(IngestRun)
-            .where(IngestRun.kind == RUN_KIND, IngestRun.status == "running")
-            .values(status="interrupted", finished_at=now(), message="process ended before finishing; resumed by a later run")
-        )
-
-
-def _start_run(engine: Engine, report: NightlyReport) -> int:
-    from indexer.ingest.runs import start_run
-
+def _start_run(db: Engine, report: NightlyReport) -> int:
     window = f"{report.from_date.isoformat()}..{report.until_date.isoformat()}"
-    return start_run(engine, RUN_KIND, f"{harvest_source(report.set_spec)} {window}")
+    return start_run(db, RUN_KIND, f"{harvest_source(report.set_spec)} {window}")
 
 
-def _finish_run(engine: Engine, report: NightlyReport, *, status: str, message: str) -> None:
-    from indexer.ingest.runs import finish_run
-
+def _finish_run(db: Engine, report: NightlyReport, *, status: str, message: str) -> None:
     assert report.run_id is not None
     # best effort on success too: a run whose data is published must not fail on its log row
-    finish_run(engine, report.run_id, report, status, message, best_effort=True)
+    finish_run(db, report.run_id, report, status, message, best_effort=True)
 
 
 @dataclass
@@ -405,11 +347,6 @@ class BackfillReport:
 
 def backfill_kaggle(settings: Settings, path: Path, *, embeddings: bool = True, progress: bool = True) -> BackfillReport:
     """Ingest a Kaggle snapshot file, then build, all under the index lock."""
-    from indexer.build import build
-    from indexer.errors import InvalidInput
-    from indexer.ingest.kaggle import ingest_kaggle
-    from indexer.locks import run_lock
-
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"Kaggle snapshot {path} does not exist or is not a file")

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from indexer.bm25 import BM25Index
-from indexer.build import bm25_path, current_manifest, embeddings_path
 from indexer.caches import SERVING_ENTRIES
 from indexer.embed_progress import describe, read_progress
 from indexer.errors import IndexUnavailable
 from indexer.keywords import DocFreqs, KeywordExtractor
 from indexer.manifest import Manifest, manifest_stamp
+from indexer.paths import bm25_path, current_manifest, embeddings_path
 from indexer.settings import Settings
 
 # Logged under the engine's name, as before PublishedIndex was split out of it: operators
@@ -167,7 +167,8 @@ class PublishedIndex:
 
                 self._embedders[model] = get_query_embedder(
                     model, device=self.settings.embedding_device, encoder=self.settings.query_encoder,
-                    cache_dir=self.settings.data_dir / "cache")
+                    cache_dir=self.settings.data_dir / "cache", precision=self.settings.embed_precision,
+                    threads=self.settings.embed_threads)
             return self._embedders[model]
 
     def extractor(self):

@@ -5,14 +5,20 @@ Why one place: the same full disk reaches the code as an ``OSError`` (Python wri
 as SQLite's "database or disk is full" inside a SQLAlchemy ``OperationalError``, or as
 a ``ValueError`` whose text carries tantivy's ``IoError``. Every `papers` command maps
 all three to :class:`indexer.errors.StorageError` (exit code 6, ``error: …``, no
-traceback); see :func:`as_storage_error`.
+traceback); see :func:`as_storage_error`. A run that publishes (build, nightly, backfill)
+says so in its own words through :func:`storage_errors`; an ``OSError`` is described by
+:func:`os_error_reason` wherever it is turned into a StorageError.
 """
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from indexer.errors import StorageError
+from sqlalchemy.exc import OperationalError
+
+from indexer.errors import PapersError, StorageError
 
 #: OSError numbers that mean "the storage refused": what an operator has to fix.
 STORAGE_ERRNOS = {
@@ -76,3 +82,23 @@ def as_storage_error(exc: BaseException, what: str = "the command") -> StorageEr
     if reason is None:
         return None
     return StorageError(f"{what} failed: {reason}; nothing that was committed is lost, re-run after fixing the storage")
+
+
+def os_error_reason(e: OSError) -> str:
+    """What went wrong, in the system's words ("disk full" for a full disk)."""
+    return "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Turn disk-full / unreadable-directory failures into one clear StorageError."""
+    try:
+        yield
+    except PapersError:
+        raise
+    except OSError as e:
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        raise StorageError(f"{what} failed: {os_error_reason(e)}{where}; the published index was left as it was") from e
+    except OperationalError as e:
+        msg = str(e.orig) if e.orig is not None else str(e)
+        raise StorageError(f"{what} failed: database error: {msg}; nothing was lost") from e

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -49,12 +49,14 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from indexer.batching import batched
 from indexer.db import open_database
 from indexer.models import Paper, PaperCategory
 from indexer.records import InvalidRecord, PaperRecord
-
-T = TypeVar("T")
+from indexer.runs import MAX_ERRORS, last_run
 
 try:  # orjson: ~5x faster JSON text for the authors/categories columns
     import orjson
@@ -87,7 +89,6 @@ __all__ = [
     "upsert_rows",
 ]
 
-MAX_ERRORS = 100  # errors kept in a summary / ingest_runs row; every one is still counted
 DEFAULT_BATCH = 2000
 
 Row = tuple[Any, ...]
@@ -170,11 +171,11 @@ def dialect_insert(conn: Connection, table: Any) -> Any:
     """``INSERT`` construct with ``on_conflict_do_update`` for the connection's dialect."""
     name = conn.dialect.name
     if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         return sqlite_insert(table)
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.postgresql import (
+            insert as pg_insert,  # heavy: 70 ms, loaded only on PostgreSQL
+        )
 
         return pg_insert(table)
     raise NotImplementedError(f"upsert is not implemented for {name}")  # pragma: no cover
@@ -425,7 +426,6 @@ def _category_insert(conn: Connection) -> Any:
 @lru_cache(maxsize=4)
 def _sqlite_statement(kind: str) -> str:
     """SQL text with ? parameters, in _WRITE_COLUMNS (papers) / (paper_id, category) order."""
-    from sqlalchemy.dialects import sqlite
 
     class _Sqlite:  # just enough of a Connection for dialect_insert
         dialect = sqlite.dialect()
@@ -463,26 +463,14 @@ def _sync_categories(conn: Connection, changes: dict[str, list[str]], inserted: 
         conn.execute(_category_insert(conn), [{"paper_id": p, "category": c} for p, c in pairs])
 
 
-def batched(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
-    """Lists of ``batch_size`` items (the last one shorter) from any iterable, lazily."""
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @contextmanager
-def bulk_connection(engine: Engine) -> Iterator[Connection]:
+def bulk_connection(db: Engine) -> Iterator[Connection]:
     """One connection for a run of batches (each its own ``with conn.begin():``).
 
     On SQLite, for its lifetime: a bigger page cache and fewer WAL checkpoints (see
     BULK_CACHE_KIB), put back afterwards; memory stays bounded by the cache size.
     """
-    with engine.connect() as conn:
+    with db.connect() as conn:
         if conn.dialect.name != "sqlite":
             yield conn
             return
@@ -502,23 +490,21 @@ def bulk_connection(engine: Engine) -> Iterator[Connection]:
                 conn.invalidate()
 
 
-def upsert_papers(engine: Engine, records: Iterable[PaperRecord], batch_size: int = DEFAULT_BATCH) -> UpsertCounts:
+def upsert_papers(db: Engine, records: Iterable[PaperRecord], batch_size: int = DEFAULT_BATCH) -> UpsertCounts:
     """Upsert any iterable of records (streamed), one transaction per ``batch_size``."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     total = UpsertCounts()
-    with bulk_connection(engine) as conn:
+    with bulk_connection(db) as conn:
         for batch in batched(records, batch_size):
             with conn.begin():
                 total.add(upsert_batch(conn, batch))
     return total
 
 
-def database_stats(engine: Engine) -> dict[str, Any]:
+def database_stats(db: Engine) -> dict[str, Any]:
     """Counts for `papers stats` / operators: papers, withdrawn, categories, dates, last run."""
-    from indexer.ingest.runs import last_run
-
-    with engine.connect() as conn:
+    with db.connect() as conn:
         papers, withdrawn, pmin, pmax, umax, seq = conn.execute(
             select(
                 func.count(), func.coalesce(func.sum(Paper.withdrawn.cast(Integer)), 0),
@@ -540,5 +526,5 @@ def database_stats(engine: Engine) -> dict[str, Any]:
         "published_max": pmax.isoformat() if pmax else None,
         "updated_max": umax.isoformat() if umax else None,
         "max_seq": int(seq),
-        "last_ingest_run": last_run(engine),
+        "last_ingest_run": last_run(db),
     }

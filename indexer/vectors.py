@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import mmap
 import os
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
+
+from indexer.atomic import atomic_write_bytes, replacing
 
 ANN_THRESHOLD = 300_000  # rows; below it exact search is fast enough and exact
 # Measured at 1M MiniLM-like vectors, real-text queries (benchmarks/bench_dense.py sweep,
@@ -252,8 +253,6 @@ class Projection:
         """Atomic, like the graph: temp file, fsync, rename (a few hundred KB)."""
         import io
 
-        from indexer.manifest import atomic_write_bytes
-
         buf = io.BytesIO()
         np.save(buf, np.vstack([self.basis, self.offset[None, :]]), allow_pickle=False)
         atomic_write_bytes(path, buf.getvalue())
@@ -343,17 +342,8 @@ class HNSWIndex:
 
     def save(self, path: Path) -> None:
         """Atomic: save to a temp file in the same directory, fsync, rename."""
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            self.index.save(tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with replacing(path) as tmp:
+            self.index.save(str(tmp))
 
     def __len__(self) -> int:
         return int(self.matrix.shape[0])

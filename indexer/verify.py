@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from indexer.errors import PapersError
 from indexer.manifest import Manifest, read_manifest, sha256_file
+from indexer.paths import bm25_path
 from indexer.settings import Settings
 
 
@@ -39,7 +40,6 @@ class Verification:
 def verify_published(settings: Settings, *, checksums: bool = False) -> Verification:
     """Check the published version on disk (see the module docstring)."""
     from indexer.bm25 import BM25Index
-    from indexer.build import bm25_path
 
     v = Verification()
     try:

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from indexer.atomic import replacing
 from indexer.errors import InvalidInput
 from indexer.tokenizer import CHINESE_STOP_WORDS, cut_chinese, default_tokenizer
 from indexer.zh_en import _CJK_RUN_RE, MAX_SPAN  # one definition of a unit for learning and lookup
@@ -205,9 +206,5 @@ def learn_table(pairs: Iterable[tuple[str, str]], *, min_df: int = MIN_DF, keep:
 
 def write_table(table: dict[str, Any], path: Path) -> None:
     """Write atomically (temp file in the same directory, then rename)."""
-    import os
-
-    tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as f:
+    with replacing(path, durable=False) as tmp, gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as f:
         json.dump(table, f, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    os.replace(tmp, path)

@@ -84,7 +84,11 @@ def index_bytes(settings: Settings) -> tuple[int, int]:
     the HNSW graphs and their projections — and the number of papers); (0, 0) before
     the first build. The manifest is the one the engine serves (the previous one when
     the current is corrupt)."""
-    from indexer.build import bm25_path, current_manifest, embeddings_path
+    from indexer.paths import (  # heavy: pydantic (papers --help)
+        bm25_path,
+        current_manifest,
+        embeddings_path,
+    )
 
     try:
         manifest = current_manifest(settings)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.arxiv_standin import ARXIV
@@ -134,3 +137,34 @@ def titles(settings, ids) -> dict[str, str]:
 
     with open_database(settings).connect() as conn:
         return dict(conn.execute(select(Paper.id, Paper.title).where(Paper.id.in_(list(ids)))).all())
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen) -> None:
+    """Poll ``predicate`` until it holds; fail the test when ``proc`` ends first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            pytest.fail(f"process ended (rc={proc.returncode}) before {what}:\n{err[-3000:]}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def sigkill_at_pause(proc: subprocess.Popen, standin, marker: Path, point: str, *, at_token: bool) -> None:
+    """SIGKILL ``proc`` where it pauses: once it asks the stand-in for page 2 of a harvest
+    (``at_token``), else once it wrote ``marker``; the stand-in is released either way."""
+    try:
+        if at_token:
+            wait_for(standin.token_requested.is_set, 180, "page 2 of the harvest", proc)
+            time.sleep(0.3)  # page 1's commit happens before the next request
+        else:
+            wait_for(marker.exists, 180, f"the {point} pause", proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        standin.release()

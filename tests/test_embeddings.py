@@ -16,6 +16,7 @@ import pytest
 from indexer.embeddings import EmbeddingStore, FakeEmbedder, embed_papers, get_embedder
 from indexer.errors import IndexUnavailable
 from indexer.idtable import IdTable
+from indexer.settings import Settings
 from indexer.vectors import RowFile
 
 SAMPLE = Path(__file__).resolve().parents[1] / "indexer" / "data" / "sample-papers.jsonl.gz"
@@ -299,7 +300,7 @@ def test_query_encoding_uses_one_thread_batches_use_more(settings_env):
     from indexer import embeddings
 
     settings_env("PAPERS_EMBED_THREADS", "2")
-    emb = get_embedder("all-MiniLM-L6-v2")
+    emb = get_embedder("all-MiniLM-L6-v2", threads=Settings().embed_threads)  # the caller passes the setting
     before = torch.get_num_threads()
     try:
         q = emb.encode(["graph neural networks"])
@@ -310,7 +311,7 @@ def test_query_encoding_uses_one_thread_batches_use_more(settings_env):
         assert np.allclose(emb.encode(["graph neural networks"])[0], q[0], atol=1e-5)
     finally:
         torch.set_num_threads(before)
-    use = get_embedder("use-multilingual")
+    use = get_embedder("use-multilingual", threads=Settings().embed_threads)
     v = use.encode(["图神经网络"])
     assert v.shape == (1, 512) and use.model._model.threads == 1
     use.encode(["x"] * (embeddings.QUERY_TEXTS + 1))
@@ -467,4 +468,4 @@ def test_batches_use_one_thread_while_the_machine_is_busy(monkeypatch, settings_
     assert embeddings.batch_threads() == 2
     settings_env("PAPERS_EMBED_THREADS", "2")
     monkeypatch.setattr(embeddings.os, "getloadavg", lambda: (11.5, 10.0, 8.0))
-    assert embeddings.batch_threads() == 2  # the setting wins
+    assert embeddings.batch_threads(Settings().embed_threads) == 2  # the setting (passed by the caller) wins

@@ -16,11 +16,9 @@ version keeps serving.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from tests.nightly_support import (
     recorded_oai_ids,
     run_papers,
     runs,
+    sigkill_at_pause,
     titles,
 )
 
@@ -83,19 +82,6 @@ main(args)
 """
 
 
-def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"process ended (rc={proc.returncode}) before {what}:\n{err[-3000:]}")
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory):
     """What an uninterrupted nightly leaves: the reference for every kill test."""
@@ -135,18 +121,7 @@ def _kill_at(point: str, tmp_path: Path, clean) -> None:
             env=cli_env(settings, standin), cwd=str(tmp_path),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        try:
-            if hold:
-                _wait_for(standin.token_requested.is_set, 180, "page 2 of the harvest", proc)
-                time.sleep(0.3)  # page 1's commit happens before the next request
-            else:
-                _wait_for(marker.exists, 180, f"the {point} pause", proc)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            standin.release()
+        sigkill_at_pause(proc, standin, marker, point, at_token=hold)
         assert proc.returncode == -signal.SIGKILL
 
         # the reader keeps serving the previous version

@@ -12,11 +12,9 @@ of the interrupted window is in the database once and in the published index onc
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from tests.nightly_support import (
     max_seq,
     published,
     runs,
+    sigkill_at_pause,
     titles,
 )
 
@@ -95,19 +94,6 @@ def _driver(settings, standin, point: str, marker: Path, today: date, *args: str
     )
 
 
-def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            _, err = proc.communicate()
-            pytest.fail(f"process ended (rc={proc.returncode}) before {what}:\n{err[-3000:]}")
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"timed out waiting for {what}")
-
-
 @pytest.mark.parametrize("point", ["harvest", "upsert", "build"])
 def test_next_ordinary_nightly_finishes_an_interrupted_window(point, tmp_path):
     expected_new = _physics_ids()
@@ -118,18 +104,7 @@ def test_next_ordinary_nightly_finishes_an_interrupted_window(point, tmp_path):
         assert not expected_new & set(before)
         marker = tmp_path / "paused"
         proc = _driver(settings, standin, point, marker, DAY1, "nightly", "--from", "2014-10-01")
-        try:
-            if point == "harvest":
-                _wait_for(standin.token_requested.is_set, 180, "page 2 of the harvest", proc)
-                time.sleep(0.3)  # page 1's commit happens before the next request
-            else:
-                _wait_for(marker.exists, 180, f"the {point} pause", proc)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            standin.release()
+        sigkill_at_pause(proc, standin, marker, point, at_token=point == "harvest")
         assert proc.returncode == -signal.SIGKILL
         if point != "build":
             assert not expected_new <= set(db_state(settings)), "the kill came too late to test anything"

@@ -197,9 +197,9 @@ class Bm25Runner:
         tr = zh_en.translate(parsed.text) if self.translate else None
         res = lexical.rank(self.index, parsed, texts=self._texts, limit=limit, feedback=self.feedback,
                            translated=tr.units if tr else ())
-        evidence = lexical.evidence(parsed, self.index.doc_freq, self.index.num_docs,
+        evidence = fusion.query_evidence(parsed, self.index.doc_freq, self.index.num_docs,
                                     tr.weights if tr else None, tr.coverage if tr else 0.0)
-        return [(h.id, h.score) for h in res.hits], parsed.text, evidence, lexical.lex_weight(bool(tr))
+        return [(h.id, h.score) for h in res.hits], parsed.text, evidence, fusion.lex_weight(bool(tr))
 
     def _texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, text) of documents, as the engine reads them from its database."""
@@ -220,6 +220,8 @@ def corpus_store(
     device: str = "cpu",
     progress: bool = False,
     batch_size: int = 32,
+    precision: str = "auto",
+    threads: int = 0,
 ):
     """An EmbeddingStore of the collection (ids = doc ids) for ``model``.
 
@@ -238,7 +240,7 @@ def corpus_store(
     items = [(k, k, t) for k, t in need.items()]
     embedded = 0
     if cache.missing((k, k) for k, _, _ in items):
-        embedder = get_embedder(model, device=device)
+        embedder = get_embedder(model, device=device, precision=precision, threads=threads)
         embedded = embed_papers(cache, embedder, items, batch_size=batch_size, checkpoint_every=512, progress=progress)
         if cache_dir:
             cache.save()
@@ -351,11 +353,15 @@ def evaluate_retrieval(
     device: str = "cpu",
     progress: bool = False,
     split: str = "test",
+    precision: str = "auto",
+    threads: int = 0,
 ) -> RetrievalResult:
     """Rank every judged query of a BEIR collection and score the ranking.
 
     ``fusion_method`` None uses :func:`indexer.fusion.hybrid` (the engine's ranking);
     ``rrf``/``zscore``/``minmax`` score plain :func:`indexer.fusion.fuse` variants.
+    ``precision`` and ``threads``: the embedders' (``PAPERS_EMBED_PRECISION``/``_THREADS``,
+    passed by the caller as the build passes them).
     """
     from indexer import fusion
 
@@ -394,7 +400,8 @@ def evaluate_retrieval(
                 spaces = set(route.values()) | ({multilingual_model} if aux_qids and multilingual_model else set())
                 for m in sorted(spaces):
                     t = time.perf_counter()
-                    store, n = corpus_store(data, m, cache_dir=cache_dir, work_dir=work, device=device, progress=progress)
+                    store, n = corpus_store(data, m, cache_dir=cache_dir, work_dir=work, device=device, progress=progress,
+                                            precision=precision, threads=threads)
                     embedded[m] = n
                     timings[f"embed_corpus_s[{m}]"] = round(time.perf_counter() - t, 2)
                     qids = [q for q in route if route[q] == m]
@@ -403,11 +410,11 @@ def evaluate_retrieval(
 
                     t = time.perf_counter()
                     if qids:
-                        qv = get_query_embedder(m, device=device).encode([dense_text[q] for q in qids], batch_size=64)
+                        qv = get_query_embedder(m, device=device, precision=precision, threads=threads).encode([dense_text[q] for q in qids], batch_size=64)
                         for qid, hits in zip(qids, store.search_many(qv, CANDIDATES), strict=True):
                             dense[qid] = hits
                     if m == multilingual_model and aux_qids:
-                        qv = get_query_embedder(m, device=device).encode([dense_text[q] for q in aux_qids], batch_size=64)
+                        qv = get_query_embedder(m, device=device, precision=precision, threads=threads).encode([dense_text[q] for q in aux_qids], batch_size=64)
                         for qid, hits in zip(aux_qids, store.search_many(qv, CANDIDATES), strict=True):
                             aux[qid] = hits
                     timings[f"dense_search_s[{m}]"] = round(time.perf_counter() - t, 2)

@@ -5,5 +5,5 @@ writes through :func:`indexer.store.upsert_papers` / :func:`indexer.store.upsert
 * :mod:`indexer.ingest.kaggle` — the Kaggle ``arxiv-metadata-oai-snapshot.json`` lines.
 * :mod:`indexer.ingest.oai` — OAI-PMH ``ListRecords`` (arXiv / arXivRaw), resumable.
 * :mod:`indexer.ingest.arxiv_api` — the arXiv API (Atom) by id.
-* :mod:`indexer.ingest.runs` — the ``ingest_runs`` bookkeeping every run writes.
+* :mod:`indexer.ingest.runs` — an ingest's report, recorded as a run through :mod:`indexer.runs`.
 """

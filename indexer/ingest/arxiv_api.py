@@ -40,6 +40,8 @@ def _is_error(entry: ET.Element) -> bool:
     return "/api/errors" in (entry.findtext(f"{ATOM}id") or "")
 
 
+# complexity 21, a parser: one optional Atom/arXiv element after another, each with its
+# own fallback; read top to bottom it mirrors the entry, split it would hide that
 def parse_entry(entry: ET.Element) -> PaperRecord:
     """One Atom ``<entry>`` → validated PaperRecord (raises InvalidRecord)."""
     raw_id = (entry.findtext(f"{ATOM}id") or "").strip()
@@ -143,14 +145,14 @@ def ingest_ids(
     *,
     client: httpx.Client | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    engine: Engine | None = None,
+    db: Engine | None = None,
 ) -> IngestReport:
     """Fetch ``ids`` and upsert them (ingest_runs kind ``api``); bad / unknown ids are skipped."""
-    engine = engine or open_database(settings)
+    db = db or open_database(settings)
     ids = list(ids)
     report = IngestReport(kind="api", source=" ".join(ids)[:500])
     t0 = time.perf_counter()
-    with recorded_run(engine, report):
+    with recorded_run(db, report):
         valid: list[str] = []
         for raw in ids:
             report.records += 1
@@ -166,6 +168,6 @@ def ingest_ids(
             for pid in valid:
                 if pid not in found:
                     report.skip(f"{pid}: not found on arXiv")
-            report.add(upsert_papers(engine, records))
+            report.add(upsert_papers(db, records))
         report.seconds = time.perf_counter() - t0
     return report

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine
+from tqdm import tqdm
 
 from indexer.errors import InvalidInput
 from indexer.ingest.runs import IngestReport, recorded_run
@@ -86,8 +87,6 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
 
 
 def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm import tqdm
-
     return tqdm(
         total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
         disable=not (enabled and sys.stderr.isatty()), mininterval=0.5, smoothing=0.1,
@@ -278,7 +277,7 @@ def ingest_file(
     kind: str,
     progress: bool = True,
     batch_size: int = DEFAULT_BATCH,
-    engine: Engine | None = None,
+    db: Engine | None = None,
     limit: int | None = None,
     parallel: bool | None = None,
 ) -> IngestReport:
@@ -292,15 +291,15 @@ def ingest_file(
         raise InvalidInput(f"{path} does not exist or is not a file")
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
-    engine = engine or open_database(settings)
+    db = db or open_database(settings)
     size = path.stat().st_size
     ctx = _fork_context()
     if parallel is None:
         parallel = size >= PARALLEL_MIN_BYTES and _cpus() > 1
-    kwargs: dict[str, Any] = {"sqlite": engine.dialect.name == "sqlite", "limit": limit, "batch_size": batch_size}
+    kwargs: dict[str, Any] = {"sqlite": db.dialect.name == "sqlite", "limit": limit, "batch_size": batch_size}
     report = IngestReport(kind=kind, source=str(path))
     t0 = time.perf_counter()
-    with recorded_run(engine, report):
+    with recorded_run(db, report):
         parser = None
         if parallel and ctx is not None:
             try:
@@ -311,7 +310,7 @@ def ingest_file(
         chunks = iter(parser) if parser is not None else local
         assert chunks is not None
         try:
-            with bulk_connection(engine) as conn, _progress_bar(size, path.name, progress) as bar:
+            with bulk_connection(db) as conn, _progress_bar(size, path.name, progress) as bar:
                 last_pos = 0
                 for rows, read, skipped, errors, pos in chunks:
                     report.records += read

@@ -70,12 +70,12 @@ def ingest_jsonl(
     *,
     progress: bool = True,
     batch_size: int = DEFAULT_BATCH,
-    engine: Engine | None = None,
+    db: Engine | None = None,
     limit: int | None = None,
     parallel: bool | None = None,
 ) -> IngestReport:
     """Stream a JSONL(.gz) file into the database; returns counts (ingest_runs kind 'jsonl')."""
     return ingest_file(
         settings, path, parse_jsonl_object, kind="jsonl", progress=progress,
-        batch_size=batch_size, engine=engine, limit=limit, parallel=parallel,
+        batch_size=batch_size, db=db, limit=limit, parallel=parallel,
     )

@@ -53,6 +53,8 @@ def _name(parts: list) -> str:
     return f"{name} {suffix}" if suffix and name else name or suffix
 
 
+# complexity 21, a parser: the snapshot's two author shapes (authors_parsed triples, the usual
+# one inlined for the hot path, else the free-text string) and their malformed variants
 def _authors(obj: dict) -> list[str]:
     parsed = obj.get("authors_parsed")
     if isinstance(parsed, list) and parsed:
@@ -111,12 +113,12 @@ def ingest_kaggle(
     *,
     progress: bool = True,
     batch_size: int = DEFAULT_BATCH,
-    engine: Engine | None = None,
+    db: Engine | None = None,
     limit: int | None = None,
     parallel: bool | None = None,
 ) -> IngestReport:
     """Stream a Kaggle snapshot (plain or .gz) into the database (ingest_runs kind 'kaggle')."""
     return ingest_file(
         settings, path, parse_kaggle_object, kind="kaggle", progress=progress,
-        batch_size=batch_size, engine=engine, limit=limit, parallel=parallel,
+        batch_size=batch_size, db=db, limit=limit, parallel=parallel,
     )

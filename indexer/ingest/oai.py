@@ -34,9 +34,10 @@ from sqlalchemy import Connection, Engine, select
 
 from indexer.errors import InvalidInput, UpstreamError
 from indexer.ingest.http import PoliteClient, RetryableBody
-from indexer.ingest.runs import IngestReport, now, recorded_run
+from indexer.ingest.runs import IngestReport, recorded_run
 from indexer.models import HarvestState
 from indexer.records import InvalidRecord, PaperRecord, clean_text
+from indexer.runs import now
 from indexer.settings import Settings
 from indexer.store import dialect_insert, upsert_batch
 
@@ -58,7 +59,7 @@ _AUTHOR_SPLIT = re.compile(r",\s*(?:and\s+)?|\s+and\s+")
 
 
 def harvest_source(set_spec: str) -> str:
-    """harvest_state key of a set (same as indexer.nightly.harvest_source)."""
+    """The harvest_state key of an OAI-PMH set (``oai:cs``)."""
     return f"oai:{set_spec}"
 
 
@@ -306,10 +307,20 @@ def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def load_state(engine: Engine, source: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
+def load_state(db: Engine, source: str) -> dict[str, Any] | None:
+    with db.connect() as conn:
         row = conn.execute(select(HarvestState).where(HarvestState.source == source)).mappings().first()
     return dict(row) if row else None
+
+
+def last_datestamp(db: Engine, set_spec: str) -> date | None:
+    """The newest datestamp a finished window of ``set_spec`` reached. Reads that one
+    column, not the row (:func:`load_state`): a dry run reads it before the first real
+    run has migrated an older schema."""
+    with db.connect() as conn:
+        return conn.execute(
+            select(HarvestState.last_datestamp).where(HarvestState.source == harvest_source(set_spec))
+        ).scalar_one_or_none()
 
 
 def save_state(conn: Connection, source: str, **values: Any) -> None:
@@ -323,10 +334,10 @@ def save_state(conn: Connection, source: str, **values: Any) -> None:
     conn.execute(stmt)
 
 
-def owed_window(engine: Engine, source: str) -> tuple[date | None, date | None] | None:
+def owed_window(db: Engine, source: str) -> tuple[date | None, date | None] | None:
     """The window a previous harvest of ``source`` started and did not finish (killed,
     disk full, upstream failure, deadline), or None when every started window is done."""
-    state = load_state(engine, source)
+    state = load_state(db, source)
     if not state or (state.get("window_done", True) and not state.get("resumption_token")):
         return None
     return state.get("window_from"), state.get("window_until")
@@ -334,7 +345,7 @@ def owed_window(engine: Engine, source: str) -> tuple[date | None, date | None] 
 
 def harvest_oai(
     settings: Settings,
-    engine: Engine,
+    db: Engine,
     set_spec: str | None = None,
     from_date: date | None = None,
     until_date: date | None = None,
@@ -357,7 +368,7 @@ def harvest_oai(
         raise InvalidInput(f"--from {from_date} is after --until {until_date}")
     set_spec = settings.oai_set if set_spec is None else set_spec
     source = harvest_source(set_spec)
-    state = load_state(engine, source) or {}
+    state = load_state(db, source) or {}
     if from_date is None and state.get("last_datestamp"):
         from_date = state["last_datestamp"] - OVERLAP
     report = HarvestReport(
@@ -366,9 +377,9 @@ def harvest_oai(
     )
     t0 = time.perf_counter()
     deadline = settings.harvest_deadline or None
-    with PoliteClient(settings, client=client, sleep=sleep, deadline_s=deadline) as http, recorded_run(engine, report):
+    with PoliteClient(settings, client=client, sleep=sleep, deadline_s=deadline) as http, recorded_run(db, report):
         try:
-            _harvest_pages(settings, engine, http, report, source, state, max_pages, on_page)
+            _harvest_pages(settings, db, http, report, source, state, max_pages, on_page)
         finally:
             report.requests, report.retries = http.requests, http.retried
             report.seconds = time.perf_counter() - t0
@@ -387,94 +398,114 @@ def _fresh_params(report: HarvestReport) -> dict[str, str]:
 
 
 def _harvest_pages(
-    settings: Settings, engine: Engine, http: PoliteClient, report: HarvestReport, source: str,
+    settings: Settings, db: Engine, http: PoliteClient, report: HarvestReport, source: str,
     state: dict[str, Any], max_pages: int | None, on_page: Callable[[HarvestReport], None] | None,
 ) -> None:
     window = {"window_from": report.from_date, "window_until": report.until_date}
-    stored_token = state.get("resumption_token")
-    same_window = state.get("window_from") == report.from_date and state.get("window_until") == report.until_date
-    if stored_token and same_window:
-        params = {"verb": "ListRecords", "resumptionToken": stored_token}
-        report.resumed = True
-        log.info("resuming %s at cursor %s", source, state.get("cursor"))
-    else:
-        params = _fresh_params(report)
-        _start_window(engine, source, window)
+    params = _first_params(db, report, source, state, window)
     from_stored = report.resumed
     newest: date | None = None
     while True:
-        resp = http.get(settings.arxiv_oai_url, params, check=_check_xml)
-        if resp.status_code != 200:
-            raise UpstreamError(f"OAI-PMH answered HTTP {resp.status_code} for {params.get('verb')}")
-        body = resp.content
-        try:
-            page = parse_page(body)
-        except ET.ParseError:
-            page = salvage_page(body)
-            if page.token is None and not _page_is_complete(body):
-                _commit_page(engine, source, report, page, window, keep_token=True)
-                raise UpstreamError(
-                    "OAI-PMH page stayed malformed after retries and its resumption token is unreadable; "
-                    "its readable records were kept, re-run to continue from the last good page"
-                ) from None
+        page = _fetch_page(settings, db, http, params, report, source, window)
         if page.error_code == "noRecordsMatch":
             report.nothing_new = True
-            _complete_window(engine, source, report, window, newest)
+            _complete_window(db, source, report, window, newest)
             return
         if page.error_code == "badResumptionToken" and from_stored:
             log.warning("stored resumption token for %s was rejected; restarting the window", source)
             from_stored = False
             report.resumed = False
             params = _fresh_params(report)
-            _start_window(engine, source, window)
+            _start_window(db, source, window)
             continue
         if page.error_code:
             raise UpstreamError(f"OAI-PMH error {page.error_code}: {page.error_message}")
         from_stored = False
         report.pages += 1
-        for rec in page.records:
-            if rec.datestamp and (newest is None or rec.datestamp > newest):
-                newest = rec.datestamp
-        _commit_page(engine, source, report, page, window)
+        newest = _newest(page.records, newest)
+        _commit_page(db, source, report, page, window)
         if on_page is not None:
             on_page(report)
         if not page.token:
-            _complete_window(engine, source, report, window, newest)
+            _complete_window(db, source, report, window, newest)
             return
         if max_pages is not None and report.pages >= max_pages:
             return
         params = {"verb": "ListRecords", "resumptionToken": page.token}
 
 
+def _first_params(db: Engine, report: HarvestReport, source: str, state: dict[str, Any],
+                  window: dict[str, Any]) -> dict[str, str]:
+    """The first request: the stored token when it belongs to this very window (a killed
+    run's), else the window from its start (recorded as started)."""
+    stored_token = state.get("resumption_token")
+    same_window = state.get("window_from") == report.from_date and state.get("window_until") == report.until_date
+    if stored_token and same_window:
+        report.resumed = True
+        log.info("resuming %s at cursor %s", source, state.get("cursor"))
+        return {"verb": "ListRecords", "resumptionToken": stored_token}
+    _start_window(db, source, window)
+    return _fresh_params(report)
+
+
+def _fetch_page(settings: Settings, db: Engine, http: PoliteClient, params: dict[str, str],
+                report: HarvestReport, source: str, window: dict[str, Any]) -> OaiPage:
+    """One page, parsed; a page still malformed after the client's retries is salvaged
+    (its readable records kept) and, when its token is unreadable, ends the harvest."""
+    resp = http.get(settings.arxiv_oai_url, params, check=_check_xml)
+    if resp.status_code != 200:
+        raise UpstreamError(f"OAI-PMH answered HTTP {resp.status_code} for {params.get('verb')}")
+    body = resp.content
+    try:
+        return parse_page(body)
+    except ET.ParseError:
+        page = salvage_page(body)
+        if page.token is None and not _page_is_complete(body):
+            _commit_page(db, source, report, page, window, keep_token=True)
+            raise UpstreamError(
+                "OAI-PMH page stayed malformed after retries and its resumption token is unreadable; "
+                "its readable records were kept, re-run to continue from the last good page"
+            ) from None
+        return page
+
+
+def _newest(records: list[PaperRecord], newest: date | None) -> date | None:
+    """The newest datestamp among ``records`` and ``newest``."""
+    for rec in records:
+        if rec.datestamp and (newest is None or rec.datestamp > newest):
+            newest = rec.datestamp
+    return newest
+
+
 def _commit_page(
-    engine: Engine, source: str, report: HarvestReport, page: OaiPage, window: dict[str, Any],
+    db: Engine, source: str, report: HarvestReport, page: OaiPage, window: dict[str, Any],
     *, keep_token: bool = False,
 ) -> None:
     """Upsert a page's records and store its token in ONE transaction."""
     report.records += len(page.records) + len(page.skipped)
     for reason in page.skipped:
         report.skip(reason)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         report.add(upsert_batch(conn, page.records, validated=True))
         if not keep_token and page.token:
             save_state(conn, source, resumption_token=page.token, cursor=page.cursor or 0, window_done=False, **window)
 
 
-def _start_window(engine: Engine, source: str, window: dict[str, Any]) -> None:
+def _start_window(db: Engine, source: str, window: dict[str, Any]) -> None:
     """Record, before the first request, that this window is owed (a run killed before its
     first page committed leaves no token; the next nightly still finishes the window)."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         save_state(conn, source, resumption_token=None, cursor=0, window_done=False, **window)
 
 
 def _complete_window(
-    engine: Engine, source: str, report: HarvestReport, window: dict[str, Any], newest: date | None
+    db: Engine, source: str, report: HarvestReport, window: dict[str, Any], newest: date | None
 ) -> None:
     """The window is done: drop the token, move last_datestamp forward (never back)."""
-    state = load_state(engine, source) or {}
+    state = load_state(db, source) or {}
     candidates = [d for d in (state.get("last_datestamp"), report.until_date or newest) if d]
     last = max(candidates) if candidates else None
-    with engine.begin() as conn:
+    with db.begin() as conn:
         save_state(conn, source, resumption_token=None, cursor=0, last_datestamp=last, window_done=True, **window)
     report.complete = True
     report.last_datestamp = last

@@ -45,7 +45,7 @@ def build_cmd(no_embeddings: bool, device: str | None, full: bool, as_json: bool
     build or nightly holds it).
     """
     from indexer.build import build
-    from indexer.nightly import storage_errors
+    from indexer.storage_errors import storage_errors
 
     settings = get_settings()
     with storage_errors("build"):

@@ -48,6 +48,8 @@ def eval_retrieval_cmd(directory: str, mode: str, model: str | None, multilingua
         device=device or settings.embedding_device,
         progress=not as_json and sys.stderr.isatty(),
         split=split,
+        precision=settings.embed_precision,
+        threads=settings.embed_threads,
     )
     if run_path:
         try:

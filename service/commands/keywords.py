@@ -50,7 +50,7 @@ def index_doc_freqs() -> DocFreqs:
     from indexer.keywords import DocFreqs
 
     settings = get_settings()
-    from indexer.build import bm25_path
+    from indexer.paths import bm25_path
 
     path = bm25_path(settings)
     if path.is_dir():
