@@ -12,14 +12,14 @@ keyword extraction over 60k real abstracts grew a worker by 347 MB (anonymous me
 
 from __future__ import annotations
 
+from indexer import phrases
+from indexer.tokenizer import default_tokenizer
+
 #: Entries each cache keeps in a service worker before it starts over.
 SERVING_ENTRIES = 50_000
 
 
 def size_for_serving(entries: int = SERVING_ENTRIES) -> None:
     """Lower the process-wide cache limits (call once, in a serving process)."""
-    from indexer import phrases
-    from indexer.tokenizer import default_tokenizer
-
     default_tokenizer().cache_limit = entries
     phrases.set_word_info_limit(entries)

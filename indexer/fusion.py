@@ -14,7 +14,8 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from indexer.tokenizer import has_cjk
+from indexer.embeddings import is_multilingual
+from indexer.tokenizer import default_tokenizer, has_cjk
 
 if TYPE_CHECKING:  # a type only: fusion needs no query parser at run time
     from indexer.query import ParsedQuery
@@ -132,8 +133,6 @@ def estimated_evidence(query: str) -> float:
     """Without the index: full evidence for a query without CJK terms, else ESTIMATED_IDF
     per distinct non-CJK, non-numeric term. Assumes an English corpus (arXiv), where CJK
     terms never match; only used when the caller passes no evidence."""
-    from indexer.tokenizer import default_tokenizer, has_cjk
-
     terms = set(default_tokenizer().tokenize(query))
     if not terms:
         return 0.0
@@ -154,9 +153,6 @@ def dense_confidence(query: str, dense_model: str | None) -> float:
     given to an English-only model."""
     if dense_model is None:
         return 1.0
-    from indexer.embeddings import is_multilingual
-    from indexer.tokenizer import has_cjk
-
     if has_cjk(query) and not is_multilingual(dense_model):
         return DENSE_BLIND_WEIGHT
     return 1.0

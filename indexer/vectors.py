@@ -19,12 +19,15 @@ fifth to a third less graph memory for 0.017 of recall@10, see the constants bel
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 from collections.abc import Collection
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy
 
 from indexer.atomic import atomic_write_bytes, replacing
 
@@ -70,14 +73,14 @@ def one_blas_thread():
     global _BLAS
     if _BLAS is None:
         try:
-            from threadpoolctl import ThreadpoolController
+            from threadpoolctl import (
+                ThreadpoolController,  # heavy: optional (a missing package means no limit)
+            )
 
             _BLAS = ThreadpoolController().select(user_api="blas")
         except Exception:  # noqa: BLE001 - threadpoolctl missing or odd BLAS: no limit
             _BLAS = False
     if _BLAS is False:
-        from contextlib import nullcontext
-
         return nullcontext()
     return _BLAS.limit(limits=1)
 
@@ -139,8 +142,6 @@ class RowFile:
     """
 
     def __init__(self, path: Path):
-        from numpy.lib import format as npy
-
         self.path = Path(path)
         with open(self.path, "rb") as f:
             version = npy.read_magic(f)
@@ -251,8 +252,6 @@ class Projection:
 
     def save(self, path: Path) -> None:
         """Atomic, like the graph: temp file, fsync, rename (a few hundred KB)."""
-        import io
-
         buf = io.BytesIO()
         np.save(buf, np.vstack([self.basis, self.offset[None, :]]), allow_pickle=False)
         atomic_write_bytes(path, buf.getvalue())
@@ -303,7 +302,7 @@ class HNSWIndex:
               expansion_search: int | None = None, dtype: str | None = None, graph_dims: int | None = None) -> HNSWIndex:
         """``graph_dims``: project to this many dimensions when the matrix has more
         (default ``HNSW_GRAPH_DIMS``; 0 keeps the full vectors)."""
-        from usearch.index import Index
+        from usearch.index import Index  # heavy: 0.1 s, only where a graph is built or loaded
 
         dims = HNSW_GRAPH_DIMS if graph_dims is None else int(graph_dims)
         # (a covariance needs clearly more rows than dimensions; real stores have 300k+)
@@ -330,7 +329,7 @@ class HNSWIndex:
         page cache, shared by every worker, instead of in each worker's own memory. A
         viewed graph cannot be updated; the builder loads it fully. ``projection``: the
         one the graph was built with (saved beside it), else the graph holds full vectors."""
-        from usearch.index import Index
+        from usearch.index import Index  # heavy: 0.1 s, only where a graph is built or loaded
 
         index = Index.restore(str(path), view=view)
         if index is None or len(index) != len(matrix):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from indexer.bm25 import BM25Index
 from indexer.errors import PapersError
 from indexer.manifest import Manifest, read_manifest, sha256_file
 from indexer.paths import bm25_path
@@ -39,8 +40,6 @@ class Verification:
 
 def verify_published(settings: Settings, *, checksums: bool = False) -> Verification:
     """Check the published version on disk (see the module docstring)."""
-    from indexer.bm25 import BM25Index
-
     v = Verification()
     try:
         v.manifest = read_manifest(settings.index_dir)

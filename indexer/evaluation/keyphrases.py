@@ -26,7 +26,8 @@ from pathlib import Path
 import Stemmer
 
 from indexer.errors import InvalidInput
-from indexer.tokenizer import has_cjk
+from indexer.keywords import DocFreqs, KeywordExtractor
+from indexer.tokenizer import analyse_extract_tags, default_tokenizer, has_cjk
 
 _WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
@@ -131,8 +132,6 @@ def pad_documents(docs: Sequence[dict], words: int, limit: int | None = None) ->
     a document's own keyphrases (its title and abstract, at the start like in a paper)
     still win when they compete with tens of thousands of words of related text.
     ``limit`` pads only the first ``limit`` documents (the whole collection is the pool)."""
-    from indexer.tokenizer import default_tokenizer
-
     tok = default_tokenizer()
     term_sets = [set(tok.tokenize(f"{d.get('title') or ''} {d.get('text') or ''}")) for d in docs]
     sizes = [len((d.get("text") or "").split()) for d in docs]
@@ -175,8 +174,6 @@ def evaluate_collection(
     from the collection itself (``df="input"``, the default) or the shipped arXiv
     statistics (``df="shipped"``); ``pad_words`` > 0 scores the long-document variant
     (:func:`pad_documents`), with frequencies from the original collection."""
-    from indexer.keywords import DocFreqs, KeywordExtractor
-
     docs = load_keyphrase_docs(directory, split)
     if df == "input":
         freqs = DocFreqs.from_texts(d["title"] + "\n" + d["text"] for d in docs)
@@ -199,7 +196,7 @@ def evaluate_collection(
 
 def yake_baseline(n: int = 3, top: int = 10) -> Extract:
     """The ``yake`` package (dev dependency) with n-grams up to ``n``, language by text."""
-    import yake
+    import yake  # heavy: 0.23 s, a dev dependency only the baseline needs
 
     en = yake.KeywordExtractor(lan="en", n=n, top=top)
     zh = yake.KeywordExtractor(lan="zh", n=n, top=top)
@@ -214,8 +211,6 @@ def yake_baseline(n: int = 3, top: int = 10) -> Extract:
 
 def jieba_baseline(top: int = 10) -> Extract:
     """``jieba.analyse.extract_tags`` (TF-IDF over jieba words), via indexer.tokenizer."""
-    from indexer.tokenizer import analyse_extract_tags
-
     def run(title: str, text: str) -> list[str]:
         return analyse_extract_tags(f"{title}\n{text}" if title else text, top)
 

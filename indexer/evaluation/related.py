@@ -19,8 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from indexer.errors import InvalidInput
+from indexer.build import build
+from indexer.engine import SearchEngine
+from indexer.errors import InvalidInput, NotFound
 from indexer.evaluation.retrieval import Run, mrr_at_k, ndcg_at_k, recall_at_k
+from indexer.ingest.jsonl import ingest_jsonl
+from indexer.settings import Settings
 
 K = 10
 DENSE_VARIANTS = (0.0, 0.25, 0.5, 1.0, 1.5)  # related's embedding weights compared when dense is built
@@ -76,11 +80,6 @@ def score_related(runs: dict[str, Run], queries: list[str], qrels: dict[str, dic
 def evaluate_related(directory: str | Path, *, embeddings: bool = True, progress: bool = False,
                      device: str | None = None, work_dir: str | Path | None = None) -> tuple[dict[str, Any], dict[str, Run], dict[str, Run]]:
     """(metrics, related runs, similar-text runs) for a related-papers collection."""
-    from indexer.build import build
-    from indexer.engine import SearchEngine
-    from indexer.errors import NotFound
-    from indexer.ingest.jsonl import ingest_jsonl
-    from indexer.settings import Settings
 
     corpus, queries, qrels = load_related(directory)
     t0 = time.perf_counter()
