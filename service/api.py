@@ -39,6 +39,7 @@ from indexer.search_request import (
 from indexer.tex_accents import paper_for_display
 from service.bibtex import bibtex_entry
 from service.deps import EngineDep, get_settings
+from service.errors import json_error, public_message
 from service.ondemand import paper_or_fetch
 from service.schemas import (
     BODY_ERRORS,
@@ -127,8 +128,6 @@ def healthz() -> dict[str, str]:
     responses={503: {"model": ErrorResponse, "description": "No index loaded yet"}},
 )
 def readyz(request: Request) -> Any:
-    from service.errors import json_error, public_message
-
     try:
         engine = request.app.state.engines.get()
     except Exception as e:  # noqa: BLE001 - any failure to open means "not ready"

@@ -9,6 +9,8 @@ the HTTP protocol ``papers serve`` runs (:mod:`service.protocol`).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from indexer.caches import size_for_serving
 from indexer.engine import SearchEngine
@@ -52,8 +55,6 @@ See docs/api.md for examples."""
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the index at start-up so the first request does not pay for it; a failure is
     not fatal (the service reports it on /readyz and retries on later requests)."""
-    from starlette.concurrency import run_in_threadpool
-
     try:
         engine = await run_in_threadpool(app.state.engines.get)
         warm_up = getattr(engine, "warm_up", None)
@@ -79,9 +80,6 @@ MALLOC_ARENAS = 2
 
 def limit_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
     """``mallopt(M_ARENA_MAX, n)`` on glibc; False elsewhere (musl, macOS): nothing to do."""
-    import ctypes
-    import ctypes.util
-
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return bool(libc.mallopt(-8, n))  # -8: M_ARENA_MAX in <malloc.h>

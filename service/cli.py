@@ -55,7 +55,7 @@ def eval_group() -> None:
 
 
 def _register() -> None:
-    from service.commands import (
+    from service.commands import (  # lazy: `papers --help` imports no command's dependencies
         bench,
         build,
         data,
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the last line of defence: never a traceback
-        from indexer.storage_errors import as_storage_error
+        from indexer.storage_errors import as_storage_error  # lazy: only on a failure
 
         storage = as_storage_error(e)
         if storage is not None:  # disk full, permission denied, read-only file system

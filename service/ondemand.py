@@ -13,6 +13,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from indexer.errors import NotFound
+from indexer.ingest.arxiv_api import fetch_by_ids
+from indexer.store import upsert_papers
 
 if TYPE_CHECKING:
     from indexer.engine import SearchEngine
@@ -31,9 +33,6 @@ def paper_or_fetch(engine: SearchEngine, settings: Settings, paper_id: str) -> d
         if not settings.online_fetch:
             raise
     pid = engine.normalize_id(paper_id)
-    from indexer.ingest.arxiv_api import fetch_by_ids
-    from indexer.store import upsert_papers
-
     with _fetch_lock:
         try:
             return engine.paper(pid)  # another request fetched it meanwhile

@@ -150,7 +150,7 @@ def http_protocol() -> type | str:
     """The protocol ``papers serve`` runs: this one with httptools, else uvicorn's h11
     (which bounds the request head itself, at 16 KB, with a plain-text 400)."""
     try:
-        import httptools  # noqa: F401
+        import httptools  # noqa: F401  # optional: its presence chooses the protocol
     except ImportError:
         return "h11"
     return LimitedHttpToolsProtocol

@@ -19,6 +19,7 @@ limiter falls back to buckets in the worker's own memory and says so in the log.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import logging
@@ -140,8 +141,6 @@ class SharedClientSlots:
 
     async def acquire(self, key: str, timeout: float) -> tuple[int, int] | None:
         """Wait (polling) up to ``timeout`` seconds for a slot; None when none came free."""
-        import asyncio
-
         slot = self.try_acquire(key)
         pause, waited = 0.002, 0.0
         while slot is None and waited < timeout:

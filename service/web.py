@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import DenseUnavailable, IndexUnavailable, InvalidInput, NotFound, PapersError
 from indexer.hits import SearchResponse
@@ -366,8 +367,6 @@ async def keywords_submit(request: Request, engine: EngineDep) -> Response:
     k = k or 15
     result = None
     if not errors:
-        from starlette.concurrency import run_in_threadpool
-
         try:
             result = await run_in_threadpool(engine.keywords, text, k)
         except InvalidInput as e:
@@ -386,8 +385,6 @@ async def similar_submit(request: Request, engine: EngineDep) -> Response:
     text, k, errors = await _form_text(request)
     hits = None
     if not errors:
-        from starlette.concurrency import run_in_threadpool
-
         try:
             hits = await run_in_threadpool(engine.similar_text, text, k or 20)
         except InvalidInput as e:
