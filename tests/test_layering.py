@@ -41,7 +41,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # the shared vocabulary, at the top of indexer/: rows, settings, errors, the manifest, the database
     "core": ("indexer.models", "indexer.settings", "indexer.errors", "indexer.storage_errors",
              "indexer.manifest", "indexer.paths", "indexer.atomic", "indexer.embed_progress", "indexer.db",
-             "indexer.migrate", "indexer.runs", "indexer.batching"),
+             "indexer.migrate", "indexer.runs", "indexer.batching", "indexer.jsonlines"),
     "ingest": ("indexer.ingest", "indexer.records", "indexer.store"),
     "text": ("indexer.tokenizer", "indexer.zh_en", "indexer.zh_en_learn", "indexer.snippets",
              "indexer.tex_accents", "indexer.keywords", "indexer.phrases", "indexer.acronyms",

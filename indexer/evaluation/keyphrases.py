@@ -17,7 +17,6 @@ measured by the same code in the same run.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 import Stemmer
 
 from indexer.errors import InvalidInput
+from indexer.jsonlines import json_objects
 from indexer.keywords import DocFreqs, KeywordExtractor
 from indexer.tokenizer import analyse_extract_tags, default_tokenizer, has_cjk
 
@@ -101,15 +101,7 @@ def load_keyphrase_docs(directory: str | Path, split: str | None = None) -> list
         raise InvalidInput(f"no keyphrase collection at {directory} (expected DIR/docs.jsonl)")
     docs: list[dict] = []
     with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InvalidInput(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(doc, dict):
-                raise InvalidInput(f"{path}:{lineno}: expected a JSON object")
+        for lineno, doc in json_objects(fh, str(path)):
             kps = doc.get("keyphrases")
             if not isinstance(kps, list) or not all(isinstance(x, str) for x in kps):
                 raise InvalidInput(f"{path}:{lineno}: 'keyphrases' must be a list of strings")

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from indexer.errors import InvalidInput
+from indexer.jsonlines import json_objects
 from service.commands import get_settings
 
 if TYPE_CHECKING:
@@ -29,15 +30,7 @@ log = logging.getLogger(__name__)
 
 def parse_lines(fh: IO[str], name: str) -> Iterator[tuple[object, str, str]]:
     """``(id, title, text)`` per non-blank line; :class:`InvalidInput` names the bad line."""
-    for lineno, line in enumerate(fh, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InvalidInput(f"{name}:{lineno}: not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise InvalidInput(f"{name}:{lineno}: expected a JSON object like {{\"id\", \"title\", \"text\"}}")
+    for lineno, obj in json_objects(fh, name, expected='a JSON object like {"id", "title", "text"}'):
         title = obj.get("title") or ""
         text = obj.get("text", obj.get("abstract")) or ""
         if not isinstance(title, str) or not isinstance(text, str):
