@@ -86,6 +86,48 @@ def _load_json(path: Path) -> dict:
         raise UnsupportedModel(f"{path.name}: {e}") from e
 
 
+def _checked_configs(root: Path) -> tuple[dict, dict]:
+    """``(config.json, sentence_bert_config.json or {})`` of a model folder this encoder
+    reproduces exactly, checked in this order; UnsupportedModel naming the first thing that
+    differs (the caller falls back to sentence-transformers)."""
+    modules = _load_json(root / "modules.json")
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if kinds not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]) or modules[0].get("path"):
+        raise UnsupportedModel(f"modules {kinds} (needs Transformer at the root, Pooling[, Normalize])")
+    pooling = _load_json(root / modules[1]["path"] / "config.json")
+    modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode") and v)
+    if modes != ["pooling_mode_mean_tokens"]:
+        raise UnsupportedModel(f"pooling {modes} (needs mean tokens only)")
+    config = _load_json(root / "config.json")
+    if (config.get("model_type"), config.get("hidden_act"), config.get("position_embedding_type", "absolute")) != ("bert", "gelu", "absolute"):
+        raise UnsupportedModel("not a BERT model with GELU and absolute positions")
+    st_config = _load_json(root / "sentence_bert_config.json") if (root / "sentence_bert_config.json").exists() else {}
+    if st_config.get("do_lower_case"):
+        raise UnsupportedModel("do_lower_case outside the tokenizer")
+    if not (root / "model.safetensors").exists() or not (root / "tokenizer.json").exists():
+        raise UnsupportedModel("needs model.safetensors and tokenizer.json")
+    return config, st_config
+
+
+def _layer_weights(w: dict[str, np.ndarray], pre: str) -> tuple[np.ndarray, ...]:
+    """One encoder layer's 16 tensors in the order :meth:`NumpyBertEncoder._forward` unpacks
+    them (KeyError when one is missing)."""
+    def t(name: str) -> np.ndarray:
+        return w[pre + name]
+
+    # Linear weights are stored [out, in]; .T is a free view (BLAS transposes)
+    return (
+        t("attention.self.query.weight").T, t("attention.self.query.bias"),
+        t("attention.self.key.weight").T, t("attention.self.key.bias"),
+        t("attention.self.value.weight").T, t("attention.self.value.bias"),
+        t("attention.output.dense.weight").T, t("attention.output.dense.bias"),
+        t("attention.output.LayerNorm.weight"), t("attention.output.LayerNorm.bias"),
+        t("intermediate.dense.weight").T, t("intermediate.dense.bias"),
+        t("output.dense.weight").T, t("output.dense.bias"),
+        t("output.LayerNorm.weight"), t("output.LayerNorm.bias"),
+    )
+
+
 class NumpyBertEncoder:
     """``encode(texts)`` → float32 unit rows, as sentence-transformers would return them
     for a BERT model with mean pooling (one text at a time: queries are short)."""
@@ -93,22 +135,7 @@ class NumpyBertEncoder:
     def __init__(self, model_dir: str | Path, name: str | None = None):
         root = Path(model_dir)
         self.name = name or root.name
-        modules = _load_json(root / "modules.json")
-        kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
-        if kinds not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]) or modules[0].get("path"):
-            raise UnsupportedModel(f"modules {kinds} (needs Transformer at the root, Pooling[, Normalize])")
-        pooling = _load_json(root / modules[1]["path"] / "config.json")
-        modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode") and v)
-        if modes != ["pooling_mode_mean_tokens"]:
-            raise UnsupportedModel(f"pooling {modes} (needs mean tokens only)")
-        config = _load_json(root / "config.json")
-        if (config.get("model_type"), config.get("hidden_act"), config.get("position_embedding_type", "absolute")) != ("bert", "gelu", "absolute"):
-            raise UnsupportedModel("not a BERT model with GELU and absolute positions")
-        st_config = _load_json(root / "sentence_bert_config.json") if (root / "sentence_bert_config.json").exists() else {}
-        if st_config.get("do_lower_case"):
-            raise UnsupportedModel("do_lower_case outside the tokenizer")
-        if not (root / "model.safetensors").exists() or not (root / "tokenizer.json").exists():
-            raise UnsupportedModel("needs model.safetensors and tokenizer.json")
+        config, st_config = _checked_configs(root)
 
         from tokenizers import Tokenizer
 
@@ -129,24 +156,7 @@ class NumpyBertEncoder:
             self._pos = w[f"{p}embeddings.position_embeddings.weight"]
             self._type0 = w[f"{p}embeddings.token_type_embeddings.weight"][0]
             self._emb_ln = (w[f"{p}embeddings.LayerNorm.weight"], w[f"{p}embeddings.LayerNorm.bias"])
-            self._layers = []
-            for i in range(int(config["num_hidden_layers"])):
-                pre = f"{p}encoder.layer.{i}."
-
-                def t(name: str, pre: str = pre) -> np.ndarray:
-                    return w[pre + name]
-
-                # Linear weights are stored [out, in]; .T is a free view (BLAS transposes)
-                self._layers.append((
-                    t("attention.self.query.weight").T, t("attention.self.query.bias"),
-                    t("attention.self.key.weight").T, t("attention.self.key.bias"),
-                    t("attention.self.value.weight").T, t("attention.self.value.bias"),
-                    t("attention.output.dense.weight").T, t("attention.output.dense.bias"),
-                    t("attention.output.LayerNorm.weight"), t("attention.output.LayerNorm.bias"),
-                    t("intermediate.dense.weight").T, t("intermediate.dense.bias"),
-                    t("output.dense.weight").T, t("output.dense.bias"),
-                    t("output.LayerNorm.weight"), t("output.LayerNorm.bias"),
-                ))
+            self._layers = [_layer_weights(w, f"{p}encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
         except KeyError as e:
             raise UnsupportedModel(f"missing tensor {e}") from e
 

@@ -196,6 +196,25 @@ def _tantivy_doc(p: PreparedDoc) -> tantivy.Document:
     return doc
 
 
+def _combine(must: list[tuple[Occur, Query]], should: list[tuple[Occur, Query]],
+             must_not: list[tuple[Occur, Query]]) -> list[tuple[Occur, Query]] | None:
+    """The top-level clauses of a query (``must`` is extended); None when nothing can match.
+
+    Without a required clause the optional ones become one required group (at least one
+    must match); beside a required clause they only rank."""
+    if not must and not should:
+        if not must_not:
+            return None
+        must.append((Occur.Must, Query.all_query()))
+    if must and should:
+        # words rank but do not filter once something is required
+        must.append((Occur.Should, Query.boolean_query(should)))
+        should = []
+    if should:
+        must.append((Occur.Must, Query.boolean_query(should)))
+    return must + must_not
+
+
 class BM25Index:
     """A tantivy index under ``path``. Use :meth:`open`."""
 
@@ -474,6 +493,28 @@ class BM25Index:
         pairs, each group one optional clause worth its best-matching member (plus
         :data:`ALT_TIE` of the others): the English renderings of one Chinese term;
         ``all_alternatives`` requires a match in every group and every Latin free word."""
+        must, should, must_not, free = self._clause_queries(parsed, relax)
+        for t, n in free.items():
+            if all_alternatives and not has_cjk(t):  # "Transformer 目标检测": the Latin word too
+                must.extend((Occur.Must, q) for _, q in self._word(t, float(n)))
+            else:
+                should.extend(self._word(t, float(n)))
+        if expand:
+            should.extend(self._bag(expand))
+        for group in alternatives:
+            alts = [q for _, q in self._bag(group)]
+            if alts:
+                q = alts[0] if len(alts) == 1 else Query.disjunction_max_query(alts, ALT_TIE)
+                (must if all_alternatives else should).append((Occur.Must if all_alternatives else Occur.Should, q))
+        top = _combine(must, should, must_not)
+        if top is None:
+            return None
+        return Query.boolean_query(top + self._filters(cats, date_from, date_to))
+
+    def _clause_queries(self, parsed: ParsedQuery, relax: bool) -> tuple[
+            list[tuple[Occur, Query]], list[tuple[Occur, Query]], list[tuple[Occur, Query]], Counter[str]]:
+        """``(must, should, must_not, free words)`` of the parsed clauses (see
+        :meth:`build_query`): free words are counted, not yet turned into queries."""
         must: list[tuple[Occur, Query]] = []
         should: list[tuple[Occur, Query]] = []
         must_not: list[tuple[Occur, Query]] = []
@@ -497,29 +538,7 @@ class BM25Index:
             else:
                 for a in c.atoms:
                     free.update(a.terms)
-        for t, n in free.items():
-            if all_alternatives and not has_cjk(t):  # "Transformer 目标检测": the Latin word too
-                must.extend((Occur.Must, q) for _, q in self._word(t, float(n)))
-            else:
-                should.extend(self._word(t, float(n)))
-        if expand:
-            should.extend(self._bag(expand))
-        for group in alternatives:
-            alts = [q for _, q in self._bag(group)]
-            if alts:
-                q = alts[0] if len(alts) == 1 else Query.disjunction_max_query(alts, ALT_TIE)
-                (must if all_alternatives else should).append((Occur.Must if all_alternatives else Occur.Should, q))
-        if not must and not should:
-            if not must_not:
-                return None
-            must.append((Occur.Must, Query.all_query()))
-        if must and should:
-            # words rank but do not filter once something is required
-            must.append((Occur.Should, Query.boolean_query(should)))
-            should = []
-        if should:
-            must.append((Occur.Must, Query.boolean_query(should)))
-        return Query.boolean_query(must + must_not + self._filters(cats, date_from, date_to))
+        return must, should, must_not, free
 
     # -- searching ----------------------------------------------------------------------------
     def _count(self, q: Query) -> int:

@@ -21,7 +21,7 @@ import heapq
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -265,6 +265,19 @@ class KeywordExtractor:
         stats = self._stats
         if len(stats) >= self._cache_limit:
             stats = self._stats = {}
+        scored = self._scored(cands, length, stats)
+        top = _select(scored, k, p.overlap_penalty_zh, p.overlap_penalty, same_term)
+        best = top[0][0] if top and top[0][0] > 0 else 1.0
+        return [Keyword(cands[key].surface, score / best, cands[key].terms) for score, key in top]
+
+    def _scored(self, cands: Mapping[str, Any], length: int,
+                stats: Mapping[str, tuple[float, float]]) -> list[tuple[float, str]]:
+        """``(score, key)`` of each candidate that may be a keyword (in ``cands`` order).
+
+        One loop over the candidates with the parameters in locals: it runs for every
+        candidate of every paper a build indexes. ``stats`` is the ``(df, idf)`` cache as
+        :meth:`extract` found it (looked up first; :meth:`_key_stats` fills it)."""
+        p = self.params
         key_stats = self._key_stats
         # BM25-style length normalisation: on an abstract tf saturates fast (one mention is
         # nearly as good as three); on a whole paper repetition is what marks the topic.
@@ -314,9 +327,7 @@ class KeywordExtractor:
             lengths = length_zh if zh else length_en
             length_prior = lengths[min(c.words, len(lengths)) - 1]
             scored.append((tf * phrase_idf * prior * length_prior, key))
-        top = _select(scored, k, p.overlap_penalty_zh, p.overlap_penalty, same_term)
-        best = top[0][0] if top and top[0][0] > 0 else 1.0
-        return [Keyword(cands[key].surface, score / best, cands[key].terms) for score, key in top]
+        return scored
 
 
 # Generic head nouns: "graph neural network models" is "graph neural networks" said longer.
@@ -350,16 +361,29 @@ def merge_variants(cands: dict[str, Any], text: str, title: str = "") -> dict[st
       them is a keyword (:func:`_select`).
 
     Singular and plural of words need nothing here: they share a key (tokenizer stems)."""
-    same: dict[str, str] = {}
     if not cands:
-        return same
+        return {}
     tok = default_tokenizer().tokenize
+    _merge_acronyms(cands, _defined_acronyms(cands, text, title, tok), tok)
+    return _generic_head_variants(cands, tok)
+
+
+def _defined_acronyms(cands: Mapping[str, Any], text: str, title: str,
+                      tok: Callable[[str], list[str]]) -> dict[str, str]:
+    """Acronym key -> long form key, for each acronym the text defines ("graph neural
+    networks (GNNs)") whose long form is a candidate (the first definition wins)."""
     pairs: dict[str, str] = {}  # acronym key -> long form key
     if any(not c.zh for c in cands.values()):
         for acronym, long_form in definitions(f"{title}\n{text}" if title else text):
             long_key = " ".join(tok(long_form))
             if long_key in cands and acronym not in pairs:
                 pairs[acronym] = long_key
+    return pairs
+
+
+def _merge_acronyms(cands: dict[str, Any], pairs: Mapping[str, str], tok: Callable[[str], list[str]]) -> None:
+    """Absorb each acronym candidate into its long form (defined in ``pairs``, else the
+    shipped expansion when the text uses it), else a plural acronym into its singular."""
     for key, c in list(cands.items()):
         if c.words != 1 or c.zh or c.surface.islower() or key not in cands:
             continue  # (most words: lower case, no acronym)
@@ -377,6 +401,12 @@ def merge_variants(cands: dict[str, Any], text: str, title: str = "") -> dict[st
             singular = " ".join(tok(c.surface[:-1]))
             if singular != key and singular in cands:
                 _absorb(cands, key, singular)
+
+
+def _generic_head_variants(cands: Mapping[str, Any], tok: Callable[[str], list[str]]) -> dict[str, str]:
+    """``{phrase key: key without its generic head noun}`` of the phrases that end in one
+    ("graph neural network models" -> "graph neural network")."""
+    same: dict[str, str] = {}
     heads = _GENERIC_HEADS
     for key, c in cands.items():
         if c.words < 2 or c.zh:

@@ -418,6 +418,12 @@ def _english_sentence_candidates(sentence: str, base: int, out: list) -> int:
     """Append ``(offset, surface, n_words, terms, False)`` of one English sentence to ``out``
     (the candidates iter_phrases yields, in its order); returns the sentence's word count
     as iter_phrases advances its offset (end of the last chunk)."""
+    return _chunk_candidates(_sentence_chunks(sentence), base, out)
+
+
+def _sentence_chunks(sentence: str) -> list[tuple[int, list[tuple]]]:
+    """``(word offset, word infos)`` of the runs of content words of one English sentence,
+    cut at punctuation, break words, dotted tokens and after a possessive."""
     info_of = _WORD_INFO
     if len(info_of) > _WORD_INFO_LIMIT:
         info_of.clear()
@@ -452,6 +458,12 @@ def _english_sentence_candidates(sentence: str, base: int, out: list) -> int:
         offset += 1
     if chunk:
         chunks.append((start, chunk))
+    return chunks
+
+
+def _chunk_candidates(chunks: list[tuple[int, list[tuple]]], base: int, out: list) -> int:
+    """Append the candidates of a sentence's ``chunks`` to ``out`` (see
+    :func:`_english_sentence_candidates`); returns the end of the last chunk."""
     n_words = 0
     max_words = MAX_WORDS
     for start, words in chunks:

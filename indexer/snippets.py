@@ -119,6 +119,14 @@ def _latin_matches(text: str, terms: set[str] | frozenset[str]) -> list[tuple[in
     preceded by a letter/digit (or by one and a joiner), not followed by one (or by a
     joiner and one).
     """
+    marked = _marked_words(text, terms)
+    if not marked:
+        return []
+    return _whole_word_occurrences(text, marked)
+
+
+def _marked_words(text: str, terms: set[str] | frozenset[str]) -> dict[str, frozenset[str]]:
+    """The distinct words of Latin ``text`` that carry a query term -> the terms they carry."""
     words = set((_ASCII_RUN_RE if text.isascii() else _RUN_RE).findall(text))
     gen = _generation
     for word in words.difference(_WORD_TERMS):  # set - dict: a C loop over the set
@@ -130,9 +138,12 @@ def _latin_matches(text: str, terms: set[str] | frozenset[str]) -> list[tuple[in
             hits.update(words.intersection(carriers))
     if gen != _generation:  # another thread cleared the caches meanwhile: look each word up
         hits = {w for w in words if not terms.isdisjoint(_word_terms(w))}
-    marked = {w: frozenset(t for t in _word_terms(w) if t in terms) for w in hits}
-    if not marked:
-        return []
+    return {w: frozenset(t for t in _word_terms(w) if t in terms) for w in hits}
+
+
+def _whole_word_occurrences(text: str, marked: dict[str, frozenset[str]]) -> list[tuple[int, int, frozenset[str]]]:
+    """(start, end, terms) of every occurrence of a ``marked`` word in ``text`` that is a
+    whole ``_RUN_RE`` run (see :func:`_latin_matches`), in text order."""
     out: list[tuple[int, int, frozenset[str]]] = []
     n = len(text)
     for word, hit in marked.items():

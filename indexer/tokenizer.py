@@ -164,11 +164,9 @@ class Tokenizer:
         return out
 
     def _compute(self, w: str) -> str:
+        """The space-joined terms of one word or CJK run (run once per distinct word: cached)."""
         if _CJK_RE.match(w):
-            toks = cut_chinese(w)
-            if self.stopwords:
-                toks = [t for t in toks if t not in CHINESE_STOP_WORDS]
-            return " ".join(toks)
+            return self._chinese(w)
         if self.stopwords and w in ENGLISH_STOP_WORDS:
             return ""
         w = w.replace("’", "'")
@@ -177,14 +175,27 @@ class Tokenizer:
             if not w or (self.stopwords and w in ENGLISH_STOP_WORDS):
                 return ""
         if "-" in w:
-            parts = [p for p in w.split("-") if p]
-            joined = "".join(parts)
-            out = [self._one(p) for p in parts if len(p) > 1 and not (self.stopwords and p in ENGLISH_STOP_WORDS)]
-            if self.split_compounds:
-                out.append(self._one(joined))
-                return " ".join(t for t in out if t)
-            return self._one(joined)
+            return self._hyphenated(w)
         return self._one(w)
+
+    def _chinese(self, run: str) -> str:
+        """A CJK run cut into words by jieba, stop words dropped."""
+        toks = cut_chinese(run)
+        if self.stopwords:
+            toks = [t for t in toks if t not in CHINESE_STOP_WORDS]
+        return " ".join(toks)
+
+    def _hyphenated(self, w: str) -> str:
+        """A hyphenated word ("graph-based"): its parts (stop words and single letters
+        dropped) and, with ``split_compounds``, the joined word after them; else the joined
+        word alone."""
+        parts = [p for p in w.split("-") if p]
+        joined = "".join(parts)
+        out = [self._one(p) for p in parts if len(p) > 1 and not (self.stopwords and p in ENGLISH_STOP_WORDS)]
+        if self.split_compounds:
+            out.append(self._one(joined))
+            return " ".join(t for t in out if t)
+        return self._one(joined)
 
     def _one(self, w: str) -> str:
         if len(w) == 1 and not w.isdigit():

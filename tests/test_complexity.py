@@ -7,8 +7,7 @@ in one reading. A parser may stay above it when its branches are one per token o
 kind, read top to bottom: splitting it would scatter one grammar over several functions.
 
 The list only shrinks: an entry whose function is gone or back under the limit fails
-:func:`test_allowed_entries_are_still_needed` until it is deleted. Entries marked
-"pending #16" are today's offenders that issue #16's other parts split.
+:func:`test_allowed_entries_are_still_needed` until it is deleted.
 """
 
 from __future__ import annotations
@@ -29,16 +28,6 @@ ALLOWED: dict[str, str] = {
     "indexer/query.py::parse_query": "parser: the search-box grammar (fields, filters, boolean groups), each clause checked with its message",
     "indexer/ingest/arxiv_api.py::parse_entry": "parser: one Atom <entry>, one check per field with its own InvalidRecord message",
     "indexer/ingest/kaggle.py::_authors": "parser: the snapshot's three author shapes (parsed triples, strings, lists), inlined on ingest's hot path",
-    # pending #16: split by the other parts of the issue
-    "indexer/bm25.py::BM25Index.build_query": "pending #16",
-    "indexer/keywords.py::KeywordExtractor.extract": "pending #16",
-    "indexer/keywords.py::merge_variants": "pending #16",
-    "indexer/phrases.py::_english_sentence_candidates": "pending #16",
-    "indexer/snippets.py::_latin_matches": "pending #16",
-    "indexer/tokenizer.py::Tokenizer._compute": "pending #16",
-    "indexer/bert_numpy.py::NumpyBertEncoder.__init__": "pending #16",
-    "indexer/evaluation/retrieval.py::evaluate_retrieval": "pending #16",
-    "indexer/evaluation/retrieval.py::load_beir": "pending #16",
 }
 
 

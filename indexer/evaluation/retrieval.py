@@ -70,12 +70,31 @@ def load_beir(directory: str | Path, split: str = "test") -> BeirData:
     for p in (corpus_p, queries_p, qrels_p):
         if not p.is_file():
             raise InvalidInput(f"{d} is not a BEIR directory: {p.relative_to(d)} is missing")
+    corpus = _read_corpus(corpus_p)
+    all_queries = {str(o["_id"]): str(o.get("text") or "") for o in _read_jsonl(queries_p) if "_id" in o}
+    qrels = _read_qrels(qrels_p)
+    qrels = {q: r for q, r in qrels.items() if q in all_queries and any(g > 0 for g in r.values())}
+    queries = {q: all_queries[q] for q in all_queries if q in qrels}
+    if not corpus:
+        raise InvalidInput(f"{corpus_p} holds no documents")
+    if not queries:
+        raise InvalidInput(f"{d}: no query has a relevant judgement in {qrels_p.name}")
+    return BeirData(d.name, corpus, queries, qrels)
+
+
+def _read_corpus(corpus_p: Path) -> dict[str, tuple[str, str]]:
+    """``corpus.jsonl`` as id -> (title, text); a document without ``_id`` is an error."""
     corpus: dict[str, tuple[str, str]] = {}
     for n, obj in enumerate(_read_jsonl(corpus_p), 1):
         if "_id" not in obj:
             raise InvalidInput(f"{corpus_p}:{n}: document without _id")
         corpus[str(obj["_id"])] = (str(obj.get("title") or ""), str(obj.get("text") or ""))
-    all_queries = {str(o["_id"]): str(o.get("text") or "") for o in _read_jsonl(queries_p) if "_id" in o}
+    return corpus
+
+
+def _read_qrels(qrels_p: Path) -> dict[str, dict[str, int]]:
+    """``qrels/<split>.tsv`` as query id -> {doc id: grade} (header and blank lines skipped;
+    a short line or a score that is not a number is an error naming the line)."""
     qrels: dict[str, dict[str, int]] = {}
     with open(qrels_p, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -91,13 +110,7 @@ def load_beir(directory: str | Path, split: str = "test") -> BeirData:
             except ValueError as e:
                 raise InvalidInput(f"{qrels_p}:{n}: score {parts[2]!r} is not a number") from e
             qrels.setdefault(parts[0], {})[parts[1]] = grade
-    qrels = {q: r for q, r in qrels.items() if q in all_queries and any(g > 0 for g in r.values())}
-    queries = {q: all_queries[q] for q in all_queries if q in qrels}
-    if not corpus:
-        raise InvalidInput(f"{corpus_p} holds no documents")
-    if not queries:
-        raise InvalidInput(f"{d}: no query has a relevant judgement in {qrels_p.name}")
-    return BeirData(d.name, corpus, queries, qrels)
+    return qrels
 
 
 # -- metrics ------------------------------------------------------------------------------
@@ -342,6 +355,20 @@ def fts5_runs(data: BeirData, depth: int = RUN_DEPTH) -> dict[str, Run]:
         db.close()
 
 
+@dataclass(frozen=True)
+class _DenseOptions:
+    """The dense side's settings of one :func:`evaluate_retrieval` call."""
+
+    model: str
+    multilingual_model: str | None
+    fusion_method: str | None
+    cache_dir: str | Path | None
+    device: str
+    progress: bool
+    precision: str
+    threads: int
+
+
 def evaluate_retrieval(
     directory: str | Path,
     mode: str = "hybrid",
@@ -363,78 +390,20 @@ def evaluate_retrieval(
     ``precision`` and ``threads``: the embedders' (``PAPERS_EMBED_PRECISION``/``_THREADS``,
     passed by the caller as the build passes them).
     """
-    from indexer import fusion
-
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
     t0 = time.perf_counter()
     data = load_beir(directory, split)
     timings: dict[str, float] = {}
-    runs: dict[str, Run] = {}
     extra: dict[str, Any] = {}
+    opts = _DenseOptions(model, multilingual_model, fusion_method, cache_dir, device, progress, precision, threads)
     with tempfile.TemporaryDirectory(prefix="papers-eval-") as tmp:
-        work = Path(tmp)
         if mode in BASELINES:
             t = time.perf_counter()
             runs = bm25s_runs(data) if mode == "bm25s" else fts5_runs(data) if mode == "fts5" else rank_bm25_runs(data)
             timings[f"{mode.replace('-', '_')}_s"] = round(time.perf_counter() - t, 2)
         else:
-            t = time.perf_counter()
-            bm25 = Bm25Runner(data, work, feedback=mode == "bm25")  # hybrid's BM25 run has no feedback, as in the engine
-            timings["bm25_index_s"] = round(time.perf_counter() - t, 2)
-            t = time.perf_counter()
-            lexical = {qid: bm25.search(q) for qid, q in data.queries.items()}
-            timings["bm25_search_s"] = round(time.perf_counter() - t, 2)
-            extra["query_fallbacks"] = bm25.fallbacks
-            if mode == "bm25":
-                runs = {qid: run for qid, (run, _, _, _) in lexical.items()}
-            else:
-                dense_text = {qid: (txt or data.queries[qid]) for qid, (_, txt, _, _) in lexical.items()}
-                route = {qid: dense_model_for(txt, model, multilingual_model) for qid, txt in dense_text.items()}
-                dense: dict[str, Run] = {}
-                aux: dict[str, Run] = {}
-                embedded: dict[str, int] = {}
-                # the engine's auxiliary run: the multilingual space beside MiniLM on
-                # English queries (hybrid only)
-                aux_qids = [q for q, m in route.items() if multilingual_model and m != multilingual_model] if mode == "hybrid" and not fusion_method else []
-                spaces = set(route.values()) | ({multilingual_model} if aux_qids and multilingual_model else set())
-                for m in sorted(spaces):
-                    t = time.perf_counter()
-                    store, n = corpus_store(data, m, cache_dir=cache_dir, work_dir=work, device=device, progress=progress,
-                                            precision=precision, threads=threads)
-                    embedded[m] = n
-                    timings[f"embed_corpus_s[{m}]"] = round(time.perf_counter() - t, 2)
-                    qids = [q for q in route if route[q] == m]
-                    # queries go through the encoder the service uses (numpy BERT on CPU)
-                    from indexer.embeddings import get_query_embedder
-
-                    t = time.perf_counter()
-                    if qids:
-                        qv = get_query_embedder(m, device=device, precision=precision, threads=threads).encode([dense_text[q] for q in qids], batch_size=64)
-                        for qid, hits in zip(qids, store.search_many(qv, CANDIDATES), strict=True):
-                            dense[qid] = hits
-                    if m == multilingual_model and aux_qids:
-                        qv = get_query_embedder(m, device=device, precision=precision, threads=threads).encode([dense_text[q] for q in aux_qids], batch_size=64)
-                        for qid, hits in zip(aux_qids, store.search_many(qv, CANDIDATES), strict=True):
-                            aux[qid] = hits
-                    timings[f"dense_search_s[{m}]"] = round(time.perf_counter() - t, 2)
-                extra["dense_models"] = {m: sum(1 for v in route.values() if v == m) for m in sorted(set(route.values()))}
-                extra["aux_queries"] = len(aux_qids)
-                extra["embedded_docs"] = embedded
-                if mode == "dense":
-                    runs = dense
-                else:
-                    for qid in data.queries:
-                        lex = lexical[qid][0]
-                        if fusion_method:
-                            runs[qid] = [(str(d), sc) for d, sc in fusion.fuse([lex, dense.get(qid, [])], method=fusion_method)]
-                        else:
-                            runs[qid] = [(str(d), sc) for d, sc in fusion.hybrid(lex, dense.get(qid, []), query=dense_text[qid],
-                                                      evidence=lexical[qid][2], dense_model=route[qid],
-                                                      aux=aux.get(qid, []), aux_model=multilingual_model,
-                                                      lex_weight=lexical[qid][3])]
-                    extra["fusion"] = fusion_method or "hybrid"
-            bm25.close()
+            runs = _product_runs(data, mode, Path(tmp), opts, timings, extra)
     runs = {q: [(str(d), float(s)) for d, s in r[:RUN_DEPTH]] for q, r in runs.items()}
     metrics: dict[str, Any] = {**score_runs(runs, data.qrels), "queries": len(data.queries), "docs": len(data.corpus)}
     metrics.update({"dataset": data.name, "mode": mode, **extra, "timings": timings, "seconds": round(time.perf_counter() - t0, 2)})
@@ -442,3 +411,86 @@ def evaluate_retrieval(
         metrics["model"] = model
         metrics["multilingual_model"] = multilingual_model or ""
     return RetrievalResult(metrics, runs)
+
+
+def _product_runs(data: BeirData, mode: str, work: Path, opts: _DenseOptions,
+                  timings: dict[str, float], extra: dict[str, Any]) -> dict[str, Run]:
+    """The runs of our own ``bm25``, ``dense`` or ``hybrid`` ranking (index and vectors
+    under ``work``); ``timings`` and ``extra`` receive what the report shows beside them."""
+    t = time.perf_counter()
+    bm25 = Bm25Runner(data, work, feedback=mode == "bm25")  # hybrid's BM25 run has no feedback, as in the engine
+    timings["bm25_index_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    lexical = {qid: bm25.search(q) for qid, q in data.queries.items()}
+    timings["bm25_search_s"] = round(time.perf_counter() - t, 2)
+    extra["query_fallbacks"] = bm25.fallbacks
+    if mode == "bm25":
+        runs = {qid: run for qid, (run, _, _, _) in lexical.items()}
+    else:
+        runs = _dense_or_hybrid_runs(data, mode, lexical, work, opts, timings, extra)
+    bm25.close()
+    return runs
+
+
+def _dense_or_hybrid_runs(data: BeirData, mode: str, lexical: Mapping[str, tuple[Run, str, float, float]], work: Path,
+                          opts: _DenseOptions, timings: dict[str, float], extra: dict[str, Any]) -> dict[str, Run]:
+    """The dense runs (``mode`` dense) or their fusion with the ``lexical`` ones (hybrid)."""
+    multilingual_model = opts.multilingual_model
+    dense_text = {qid: (txt or data.queries[qid]) for qid, (_, txt, _, _) in lexical.items()}
+    route = {qid: dense_model_for(txt, opts.model, multilingual_model) for qid, txt in dense_text.items()}
+    # the engine's auxiliary run: the multilingual space beside MiniLM on
+    # English queries (hybrid only)
+    aux_qids = [q for q, m in route.items() if multilingual_model and m != multilingual_model] if mode == "hybrid" and not opts.fusion_method else []
+    dense, aux, embedded = _dense_search(data, route, dense_text, aux_qids, work, opts, timings)
+    extra["dense_models"] = {m: sum(1 for v in route.values() if v == m) for m in sorted(set(route.values()))}
+    extra["aux_queries"] = len(aux_qids)
+    extra["embedded_docs"] = embedded
+    if mode == "dense":
+        return dense
+    from indexer import fusion
+
+    runs: dict[str, Run] = {}
+    for qid in data.queries:
+        lex = lexical[qid][0]
+        if opts.fusion_method:
+            runs[qid] = [(str(d), sc) for d, sc in fusion.fuse([lex, dense.get(qid, [])], method=opts.fusion_method)]
+        else:
+            runs[qid] = [(str(d), sc) for d, sc in fusion.hybrid(lex, dense.get(qid, []), query=dense_text[qid],
+                                      evidence=lexical[qid][2], dense_model=route[qid],
+                                      aux=aux.get(qid, []), aux_model=multilingual_model,
+                                      lex_weight=lexical[qid][3])]
+    extra["fusion"] = opts.fusion_method or "hybrid"
+    return runs
+
+
+def _dense_search(data: BeirData, route: Mapping[str, str], dense_text: Mapping[str, str], aux_qids: list[str],
+                  work: Path, opts: _DenseOptions, timings: dict[str, float]) -> tuple[dict[str, Run], dict[str, Run], dict[str, int]]:
+    """``(dense runs, auxiliary runs, docs embedded per model)``: the corpus embedded in each
+    space a query is routed to (and the multilingual one for ``aux_qids``), each query
+    searched in its space."""
+    multilingual_model = opts.multilingual_model
+    dense: dict[str, Run] = {}
+    aux: dict[str, Run] = {}
+    embedded: dict[str, int] = {}
+    spaces = set(route.values()) | ({multilingual_model} if aux_qids and multilingual_model else set())
+    for m in sorted(spaces):
+        t = time.perf_counter()
+        store, n = corpus_store(data, m, cache_dir=opts.cache_dir, work_dir=work, device=opts.device, progress=opts.progress,
+                                precision=opts.precision, threads=opts.threads)
+        embedded[m] = n
+        timings[f"embed_corpus_s[{m}]"] = round(time.perf_counter() - t, 2)
+        qids = [q for q in route if route[q] == m]
+        # queries go through the encoder the service uses (numpy BERT on CPU)
+        from indexer.embeddings import get_query_embedder
+
+        t = time.perf_counter()
+        if qids:
+            qv = get_query_embedder(m, device=opts.device, precision=opts.precision, threads=opts.threads).encode([dense_text[q] for q in qids], batch_size=64)
+            for qid, hits in zip(qids, store.search_many(qv, CANDIDATES), strict=True):
+                dense[qid] = hits
+        if m == multilingual_model and aux_qids:
+            qv = get_query_embedder(m, device=opts.device, precision=opts.precision, threads=opts.threads).encode([dense_text[q] for q in aux_qids], batch_size=64)
+            for qid, hits in zip(aux_qids, store.search_many(qv, CANDIDATES), strict=True):
+                aux[qid] = hits
+        timings[f"dense_search_s[{m}]"] = round(time.perf_counter() - t, 2)
+    return dense, aux, embedded
