@@ -30,7 +30,7 @@ is absent (a fresh checkout), the few hundred real vectors of the embeddings ben
 used with the variant model's defaults, and the report says so.
 
 ``python -m benchmarks.bench_dense sweep --n 1000000`` runs the parameter sweep behind
-the constants in indexer/vectors.py; ``papers bench --only vectors`` measures the chosen
+the constants in indexer/dense/vectors.py; ``papers bench --only vectors`` measures the chosen
 parameters (and the search-time expansion curve) at corpus size.
 """
 
@@ -97,7 +97,12 @@ def bench_embedders(records: list[dict], n: int, models=("all-MiniLM-L6-v2", "us
     """docs/s per model on ``n`` real title+abstract texts, and query-encode latency on
     short (3-word) queries with the embedder kept loaded, as the engine keeps it;
     returns MiniLM vectors too. ``device`` comes from PAPERS_EMBEDDING_DEVICE."""
-    from indexer.embeddings import QUERY_TEXTS, batch_threads, get_embedder, get_query_embedder
+    from indexer.dense.embeddings import (
+        QUERY_TEXTS,
+        batch_threads,
+        get_embedder,
+        get_query_embedder,
+    )
 
     texts = [f"{r['title']}. {r['abstract']}" for r in records[:n]]
     queries = short_queries(records[n:] or records, 40)
@@ -143,7 +148,7 @@ def _reference(name: str, device: str, texts: list[str]) -> tuple[np.ndarray, di
     the same texts in the same run: the baseline the faster path is held to."""
     import os
 
-    from indexer.embeddings import SentenceTransformerEmbedder
+    from indexer.dense.embeddings import SentenceTransformerEmbedder
 
     ref = SentenceTransformerEmbedder(name, device=device, precision="fp32", threads=os.cpu_count() or 1)
     ref.encode(texts[:8])
@@ -169,7 +174,7 @@ def shuffled_papers() -> list[dict]:
 
 
 def _minilm_for_cache():
-    from indexer.embeddings import MINILM, get_embedder
+    from indexer.dense.embeddings import MINILM, get_embedder
 
     emb = get_embedder(MINILM)
     emb.model.max_seq_length = CACHE_SEQ_LEN
@@ -183,8 +188,8 @@ def embed_cache_shard(shard: int, shards: int, n: int) -> None:
     Documents are cut at ``CACHE_SEQ_LEN`` tokens, half the product's 256, to embed twice
     as many papers in the time; the vectors stay real embeddings of real papers (title and
     the start of the abstract), which is what matters for how they cluster."""
-    from indexer.build import embedding_text
-    from indexer.embeddings import MINILM, EmbeddingStore, embed_papers
+    from indexer.dense.embeddings import MINILM, EmbeddingStore, embed_papers
+    from indexer.pipeline.build import embedding_text
 
     recs = shuffled_papers()[: min(n, 100_000 - HELD_OUT)]
     items = [(r["id"], "v1", embedding_text(r["title"], r["abstract"])) for r in recs[shard::shards]]
@@ -195,7 +200,7 @@ def embed_cache_shard(shard: int, shards: int, n: int) -> None:
 
 def load_cache(recs: list[dict] | None = None) -> tuple[list[dict], np.ndarray] | None:
     """Cached real embeddings in shuffled-paper order: (records, vectors), or None."""
-    from indexer.embeddings import MINILM, EmbeddingStore
+    from indexer.dense.embeddings import MINILM, EmbeddingStore
 
     dirs = sorted(VEC_CACHE.glob("minilm128-shard*"))
     if not dirs:
@@ -240,7 +245,7 @@ def calibrate(recs: list[dict], vecs: np.ndarray, papers: int = 300, per_paper: 
     from itertools import islice
 
     from benchmarks.corpus import variants
-    from indexer.build import embedding_text
+    from indexer.pipeline.build import embedding_text
 
     src_cats: dict[str, list[int]] = {}
     for i, r in enumerate(recs):
@@ -313,7 +318,7 @@ def query_vectors(recs: list[dict]) -> tuple[np.ndarray, list[str]]:
         z = np.load(path)
         return z["vecs"], [str(s) for s in z["shapes"]]
     from benchmarks.queries import make_queries
-    from indexer.embeddings import MINILM, get_embedder
+    from indexer.dense.embeddings import MINILM, get_embedder
 
     held = recs[-HELD_OUT:]
     qs = make_queries(held, max(QUERY_SHAPES.values()), seed=11)
@@ -371,7 +376,7 @@ def recall_at(found: list[list[int]], truth: np.ndarray) -> float:
 
 
 def exact_latency(vecs: np.ndarray, qv: np.ndarray, sizes=(100_000, 300_000, 1_000_000), queries: int = 40) -> dict:
-    from indexer.vectors import ExactIndex
+    from indexer.dense.vectors import ExactIndex
 
     out = {}
     for size in sizes:
@@ -388,7 +393,7 @@ def bench_index(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, connectivit
     """Build one HNSW graph, then recall@10 and latency for each search expansion; with
     ``deep`` = (expansion, k, exact top-k) also recall@k and latency at depth k (the
     engine asks the dense side for 200 candidates to fuse)."""
-    from indexer.vectors import HNSWIndex
+    from indexer.dense.vectors import HNSWIndex
 
     rss0 = _rss_mb()
     c0, t0 = time.process_time(), time.perf_counter()
@@ -420,10 +425,10 @@ def bench_index(vecs: np.ndarray, qv: np.ndarray, truth: np.ndarray, connectivit
 
 
 def bench_vectors(base: np.ndarray, n: int, queries: int = 400) -> dict:
-    """The vector index at ``n`` vectors with the parameters in indexer/vectors.py:
+    """The vector index at ``n`` vectors with the parameters in indexer/dense/vectors.py:
     exact p50 at 100k/300k/1M, HNSW build time and memory, recall@10 and p50 for a range
     of search expansions (the configured one reported as ``hnsw``)."""
-    from indexer import vectors as V
+    from indexer.dense import vectors as V
 
     vecs, qv, desc = vector_set(n, base)
     qv = qv[:queries]

@@ -30,7 +30,7 @@ TARGET_S = 30 * 60
 
 def _texts(n: int) -> list[str]:
     from benchmarks.corpus import SAMPLE, SHARED_PAPERS, read_jsonl
-    from indexer.build import embedding_text
+    from indexer.pipeline.build import embedding_text
 
     recs = read_jsonl(SHARED_PAPERS if SHARED_PAPERS.exists() else SAMPLE, limit=n)
     texts = [embedding_text(r["title"], r["abstract"]) for r in recs]
@@ -59,7 +59,7 @@ def _rate(encode, texts: list[str], device: str) -> dict:
 
 
 def bench(device: str, n: int, batches: tuple[int, ...]) -> dict:
-    from indexer.embeddings import (
+    from indexer.dense.embeddings import (
         MINILM,
         EmbeddingStore,
         SentenceTransformerEmbedder,

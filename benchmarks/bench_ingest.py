@@ -120,7 +120,7 @@ _OURS = _MEMORY + r"""
 import json, os, resource, sys, time
 from pathlib import Path
 from indexer.settings import Settings
-from indexer.store import open_database
+from indexer.ingest.store import open_database
 kind, path, data_dir, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 settings = Settings(data_dir=Path(data_dir))
 open_database(settings)

@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from indexer.keywords import DocFreqs, KeywordExtractor
+from indexer.text.keywords import DocFreqs, KeywordExtractor
 
 ROOT = Path(__file__).resolve().parents[1]
 

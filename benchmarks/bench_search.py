@@ -19,7 +19,7 @@ from benchmarks.queries import SHAPES
 
 
 def open_bm25(path):
-    from indexer.bm25 import BM25Index
+    from indexer.lexical.bm25 import BM25Index
 
     try:
         return BM25Index.open(path, readonly=True)
@@ -29,7 +29,7 @@ def open_bm25(path):
 
 def bench_bm25(index, queries: dict[str, list[str]]) -> dict:
     """The index component alone: parse + search, top 10."""
-    from indexer.query import parse_query
+    from indexer.lexical.query import parse_query
 
     out = {"docs": index.num_docs}
     for shape in SHAPES:
@@ -38,7 +38,7 @@ def bench_bm25(index, queries: dict[str, list[str]]) -> dict:
 
 
 def ours_top10(index, q: str) -> list[str]:
-    from indexer.query import parse_query
+    from indexer.lexical.query import parse_query
 
     return [h.id for h in index.search(parse_query(q), limit=10).hits]
 
@@ -56,7 +56,7 @@ def bench_rank_bm25(records: list[dict], queries: dict[str, list[str]], per_shap
     import numpy as np
     from rank_bm25 import BM25Okapi
 
-    from indexer.tokenizer import ENGLISH_STOP_WORDS, default_tokenizer
+    from indexer.text.tokenizer import ENGLISH_STOP_WORDS, default_tokenizer
 
     if plain_tokens:
         word = re.compile(r"[a-z0-9]+")

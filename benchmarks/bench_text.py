@@ -28,7 +28,7 @@ def _mb_per_s(fn, docs: list[str]) -> float:
 
 
 def bench_tokenizer(records: list[dict], max_mb: float) -> dict:
-    from indexer.tokenizer import Tokenizer
+    from indexer.text.tokenizer import Tokenizer
 
     docs, size = [], 0
     for r in records:
@@ -61,7 +61,7 @@ def bench_keywords(records: list[dict], n: int) -> dict:
         return {"source": "benchmarks/bench_keywords.py", **r}
     except ImportError:
         pass
-    from indexer.keywords import DocFreqs, KeywordExtractor
+    from indexer.text.keywords import DocFreqs, KeywordExtractor
 
     ex = KeywordExtractor(DocFreqs.shipped())
     docs = records[:n]

@@ -6,7 +6,7 @@
 Rebuilds a small tantivy index per collection with our tokenizer and scores variants of the
 serving configuration: ``fields`` = the former per-field sum (``tb`` × BM25(title) +
 BM25(abstract)), ``combined`` = one field with the title repeated ``reps`` times (what
-indexer.bm25 serves), ``qtf`` = query term frequency, ``rm3`` = [feedback docs, terms,
+indexer.lexical.bm25 serves), ``qtf`` = query term frequency, ``rm3`` = [feedback docs, terms,
 original weight] with ``rm3idf`` weighting. Ratios are against bm25s figures measured by
 ``papers eval retrieval --mode bm25s`` in the same session (BM25S below). Not product code.
 """
@@ -21,7 +21,7 @@ import tantivy
 from tantivy import Occur, Query
 
 from indexer.evaluation.retrieval import load_beir, score_runs
-from indexer.tokenizer import Tokenizer
+from indexer.text.tokenizer import Tokenizer
 
 SETS = ["scifact", "cisi", "cran", "med", "npl"]
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"

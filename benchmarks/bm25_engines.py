@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.bm25 import BM25Index, IndexedDoc
-from indexer.query import parse_query
-from indexer.tokenizer import Tokenizer, tokenize
+from indexer.lexical.bm25 import BM25Index, IndexedDoc
+from indexer.lexical.query import parse_query
+from indexer.text.tokenizer import Tokenizer, tokenize
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "arxiv" / "papers.jsonl.gz"
 ZH = Path(__file__).resolve().parents[2] / "shared" / "data" / "arxiv" / "zh_tldr.jsonl.gz"

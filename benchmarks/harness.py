@@ -181,7 +181,7 @@ def _queries(run: Run) -> dict[str, list[str]]:
 
 def b_search(run: Run) -> dict:
     from benchmarks.bench_search import bench_bm25, open_bm25
-    from indexer.build import bm25_path
+    from indexer.pipeline.build import bm25_path
 
     index = open_bm25(bm25_path(run.settings()))
     return bench_bm25(index, _queries(run))
@@ -189,7 +189,7 @@ def b_search(run: Run) -> dict:
 
 def b_rank_bm25(run: Run) -> dict:
     from benchmarks.bench_search import bench_rank_bm25, open_bm25
-    from indexer.build import bm25_path
+    from indexer.pipeline.build import bm25_path
 
     try:
         index = open_bm25(bm25_path(run.settings()))
@@ -200,7 +200,7 @@ def b_rank_bm25(run: Run) -> dict:
 
 
 def _engine(run: Run):
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
 
     return SearchEngine.open(run.settings())
 

@@ -25,7 +25,7 @@ from indexer.evaluation.keyphrases import (
     pad_documents,
     yake_baseline,
 )
-from indexer.keywords import DocFreqs, KeywordExtractor
+from indexer.text.keywords import DocFreqs, KeywordExtractor
 
 ROOT = Path(__file__).resolve().parents[1]
 

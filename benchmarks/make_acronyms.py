@@ -4,7 +4,7 @@ Why: a reader's interest profile must count "GNN" from one paper and "graph neur
 networks" from another as one interest, and a paper that uses only the acronym does not
 say what it stands for. Over the 100,000 titles+abstracts of
 ../shared/data/arxiv/papers.jsonl.gz, every in-text definition ("graph neural networks
-(GNNs)", indexer.acronyms.definitions) is counted once per paper; an acronym is kept
+(GNNs)", indexer.text.acronyms.definitions) is counted once per paper; an acronym is kept
 when at least ``--min-papers`` papers define it and at least ``--min-share`` of them give
 the same long form (compared by tokenizer terms, so singular and plural agree). The long
 form written is the most common lower-case spelling of that expansion.
@@ -21,8 +21,8 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from indexer.acronyms import ACRONYMS_FILE, definitions
-from indexer.tokenizer import default_tokenizer
+from indexer.text.acronyms import ACRONYMS_FILE, definitions
+from indexer.text.tokenizer import default_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 """Regenerate ``indexer/data/sample-embeddings.npz`` from a data directory where the
-bundled sample was built with the real models (see indexer.embedding_seeds).
+bundled sample was built with the real models (see indexer.dense.embedding_seeds).
 
     PAPERS_DATA_DIR=/tmp/seed papers migrate
     PAPERS_DATA_DIR=/tmp/seed papers ingest jsonl indexer/data/sample-papers.jsonl.gz
@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
-from indexer.build import current_manifest, dense_models, embeddings_path
-from indexer.embedding_seeds import SEED_FILE, load_seeds, write_seeds
-from indexer.embeddings import EmbeddingStore
+from indexer.dense.embedding_seeds import SEED_FILE, load_seeds, write_seeds
+from indexer.dense.embeddings import EmbeddingStore
+from indexer.pipeline.build import current_manifest, dense_models, embeddings_path
 from indexer.settings import get_settings
 
 

@@ -5,7 +5,7 @@ extractor still needs to know which terms and phrases are common in scientific w
 These statistics come from the real shared corpus:
 
 - English: title + abstract of the 100,000 papers of ../shared/data/arxiv/papers.jsonl.gz;
-  every tokenizer term and every candidate sub-phrase (indexer.phrases.document_keys),
+  every tokenizer term and every candidate sub-phrase (indexer.text.phrases.document_keys),
   counted once per paper.
 - Chinese: the 73,567 Chinese one-line summaries of ../shared/data/arxiv/zh_tldr.jsonl.gz;
   only keys with CJK characters are kept from them, counted over their own corpus size
@@ -17,7 +17,7 @@ usually followed by a determiner/pronoun ("improves the", "ensure that it") or p
 "we"/"to"/a modal ("we propose", "to mitigate"), and almost never by an article (nouns
 are: "the support"); "-ing" words that mostly follow a content word are nouns ("quantum
 computing") and kept. A few nouns that pass anyway are listed in NOUN_EXCEPTIONS. The
-chunker of indexer.phrases ends noun phrases at these words, so the phrase counts below
+chunker of indexer.text.phrases ends noun phrases at these words, so the phrase counts below
 are made with the new list.
 
 Keys rarer than ``min_df`` are dropped (DocFreqs treats an unseen key as rarer than that);
@@ -39,10 +39,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from indexer import phrases
 from indexer.manifest import atomic_write_bytes
-from indexer.phrases import document_keys
-from indexer.tokenizer import has_cjk
+from indexer.text import phrases
+from indexer.text.phrases import document_keys
+from indexer.text.tokenizer import has_cjk
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -87,7 +87,7 @@ def _lexicon() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
 
 def _corpus_counts(shared: Path, limit: int | None) -> tuple[Counter, Counter, Counter]:
     """Per word: occurrences, occurrences after a determiner, after a content word."""
-    from indexer.phrases import _BREAK_WORDS
+    from indexer.text.phrases import _BREAK_WORDS
 
     total: Counter[str] = Counter()
     after_det: Counter[str] = Counter()
@@ -124,7 +124,7 @@ def verb_forms(shared: Path, limit: int | None) -> list[str]:
             continue
         if pos <= {"verb", "aux"} and "verb" in pos:
             if form.endswith("ed"):
-                continue  # participles: indexer.phrases already trims them (_bad_end)
+                continue  # participles: indexer.text.phrases already trims them (_bad_end)
             kind = "g" if form.endswith("ing") and form not in _ING_BASE_FORMS else "v"
             forms[form] = kind
         elif pos <= {"adj", "adv"} and form.endswith(("er", "est")) and form not in adj_lemmas[form]:

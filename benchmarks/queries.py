@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 
-from indexer.tokenizer import ENGLISH_STOP_WORDS
+from indexer.text.tokenizer import ENGLISH_STOP_WORDS
 
 _WORD = re.compile(r"[A-Za-z][a-z]{3,}")
 _ANY_WORD = re.compile(r"[A-Za-z][A-Za-z]+")

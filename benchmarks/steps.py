@@ -48,7 +48,7 @@ def _count(path: str) -> int:
 
 
 def _paper_record(r: dict):
-    from indexer.records import PaperRecord
+    from indexer.ingest.records import PaperRecord
 
     return PaperRecord(
         id=r["id"], title=r["title"], abstract=r["abstract"], authors=list(r.get("authors") or []),
@@ -87,7 +87,7 @@ def step_ingest_baseline(a: dict) -> dict:
     """Baseline: plain SQLAlchemy Core executemany INSERT of the same rows into a bare table."""
     import sqlalchemy as sa
 
-    from indexer.store import batched
+    from indexer.ingest.store import batched
 
     path = Path(a["work"]) / "baseline.db"
     path.unlink(missing_ok=True)
@@ -126,7 +126,7 @@ def _synthetic_embedders() -> None:
     the graph, not on their meaning. With stores named like the real ones, `papers
     serve` and the engine bench load the real models for the query and search 1M
     vectors of the real shapes: hybrid search and service memory measured end to end."""
-    import indexer.embeddings as emb
+    import indexer.dense.embeddings as emb
 
     real = emb.get_embedder
 
@@ -141,9 +141,9 @@ def _synthetic_embedders() -> None:
 
 
 def step_build(a: dict) -> dict:
-    """indexer.build.build over everything ingested (BM25 + keywords [+ embeddings]);
+    """indexer.pipeline.build.build over everything ingested (BM25 + keywords [+ embeddings]);
     ``synthetic``: the embeddings under the shipped models' names (see above)."""
-    from indexer.build import build
+    from indexer.pipeline.build import build
 
     if a.get("synthetic"):
         _synthetic_embedders()
@@ -161,9 +161,9 @@ def step_build(a: dict) -> dict:
 
 def step_nightly(a: dict) -> dict:
     """A nightly increment without network: upsert records [start, stop) and build incrementally."""
-    from indexer.build import build
     from indexer.db import open_database
-    from indexer.store import upsert_papers
+    from indexer.ingest.store import upsert_papers
+    from indexer.pipeline.build import build
 
     settings = _settings(a["data_dir"])
     engine = open_database(settings)

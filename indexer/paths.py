@@ -3,7 +3,7 @@
 Why a module of its own, beside :mod:`indexer.manifest`: the read path (the search
 engine, ``papers`` sizing, the verifier, nightly's backlog count) needs to find the BM25
 index, the embedding stores and the current manifest, and must not import the builder
-(:mod:`indexer.build`) for three helpers. Both sides import these from here.
+(:mod:`indexer.pipeline.build`) for three helpers. Both sides import these from here.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ def dense_models(settings: Settings) -> list[str]:
     return [n for n in names if n]
 
 
-#: The BM25 index's schema version (indexer.bm25's fields). A tantivy index keeps the schema
+#: The BM25 index's schema version (indexer.lexical.bm25's fields). A tantivy index keeps the schema
 #: it was created with, so each version lives in its own directory: a new build fills the new
 #: one from the database while a running service keeps answering from the old one. Stated
-#: here, not in indexer.bm25, so the read path finds the index without importing tantivy.
+#: here, not in indexer.lexical.bm25, so the read path finds the index without importing tantivy.
 BM25_SCHEMA_VERSION = 2
 BM25_INDEX_DIR = f"bm25-s{BM25_SCHEMA_VERSION}"
 

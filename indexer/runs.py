@@ -5,7 +5,7 @@ Why a separate transaction from the data: the row says "running" from the start,
 killed process leaves evidence an operator (and ``papers stats``) can see.
 
 Why here and not in :mod:`indexer.ingest`: builds and nightly runs write these rows too,
-and :mod:`indexer.store` reads the newest one for ``papers stats``; this module depends
+and :mod:`indexer.ingest.store` reads the newest one for ``papers stats``; this module depends
 on the table alone, so every one of them imports it without a cycle. What only an
 ingest reports (:class:`indexer.ingest.runs.IngestReport`) stays with the ingest code.
 """

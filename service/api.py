@@ -2,12 +2,12 @@
 
 Parameters are validated here against the limits in :mod:`service.schemas` (so the
 OpenAPI schema states them); ranking and errors about meaning (a bad category
-expression, an unknown paper) come from :class:`indexer.engine.SearchEngine`.
+expression, an unknown paper) come from :class:`indexer.search.engine.SearchEngine`.
 Routes are plain ``def``: the engine is synchronous, FastAPI runs them in a threadpool.
 
 Routes that return hits (search, daily, related, similar, recommend) answer with JSON
 serialised here by orjson (:func:`json_ok`) from dicts shaped exactly like their
-``response_model`` (a hit by :meth:`indexer.hits.Hit.to_dict`, the one hit serialiser),
+``response_model`` (a hit by :meth:`indexer.search.hits.Hit.to_dict`, the one hit serialiser),
 which still documents them in the OpenAPI schema: validating and
 serialising a page of hits through pydantic, in one more threadpool round trip, cost
 more than the rest of the request's Python.
@@ -22,8 +22,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from indexer.errors import InvalidQuery
-from indexer.hits import finite
-from indexer.search_request import (
+from indexer.search.hits import finite
+from indexer.search.search_request import (
     DAILY_PAGE_SIZE,
     DEFAULT_MODE,
     DEFAULT_PAGE_SIZE,
@@ -36,7 +36,7 @@ from indexer.search_request import (
     SortName,
     check_window,
 )
-from indexer.tex_accents import paper_for_display
+from indexer.text.tex_accents import paper_for_display
 from service.bibtex import bibtex_entry
 from service.deps import EngineDep, get_settings
 from service.errors import json_error, public_message

@@ -23,8 +23,8 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from indexer.caches import size_for_serving
-from indexer.engine import SearchEngine
+from indexer.search.caches import size_for_serving
+from indexer.search.engine import SearchEngine
 from indexer.settings import Settings, get_settings
 from service import api, feeds, web
 from service.api_docs import mount_api_docs
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     """Build the app. ``engine`` (a SearchEngine) is opened lazily from ``settings`` when omitted."""
     settings = settings or get_settings()
     limit_malloc_arenas()
-    size_for_serving()  # a worker's text caches stay small (indexer.caches)
+    size_for_serving()  # a worker's text caches stay small (indexer.search.caches)
     app = FastAPI(
         lifespan=_lifespan,
         title="papers",

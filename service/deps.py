@@ -10,7 +10,7 @@ not changed since it was last followed (a stat, microseconds), it answers on the
 loop; opening and reloading (slow, blocking) go to the threadpool. A sync dependency
 would cost every request an extra threadpool round trip. Routes take the engine as
 :data:`EngineDep` (``engine: EngineDep``): typed, so a reader (and mypy) follows the route
-into :class:`indexer.engine.SearchEngine`.
+into :class:`indexer.search.engine.SearchEngine`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from indexer.engine import SearchEngine
 from indexer.errors import IndexUnavailable, PapersError, StorageError
 from indexer.manifest import manifest_stamp
+from indexer.search.engine import SearchEngine
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ RETRY_OPEN_AFTER_S = 5.0
 
 
 class EngineHolder:
-    """Opens :class:`indexer.engine.SearchEngine` on first use and retries after failures."""
+    """Opens :class:`indexer.search.engine.SearchEngine` on first use and retries after failures."""
 
     def __init__(self, settings: Settings, engine: SearchEngine | None = None):
         self.settings = settings

@@ -2,7 +2,7 @@
 
 Like Cool Papers' ``/arxiv/<id>``: any valid id can be opened. Only with
 ``PAPERS_ONLINE_FETCH=true``; otherwise an unknown id is a plain 404. The fetched
-record goes through the one write path (``indexer.store.upsert_papers``), so the next
+record goes through the one write path (``indexer.ingest.store.upsert_papers``), so the next
 build indexes it like any harvested paper.
 """
 
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from indexer.errors import NotFound
 from indexer.ingest.arxiv_api import fetch_by_ids
-from indexer.store import upsert_papers
+from indexer.ingest.store import upsert_papers
 
 if TYPE_CHECKING:
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
     from indexer.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Pydantic models of the JSON API: they are the OpenAPI schema clients rely on.
 
 Limits live here as constants so the routes, the schema and docs/api.md agree; those of a
-search (page size, result window) are the engine's own (:mod:`indexer.search_request`).
+search (page size, result window) are the engine's own (:mod:`indexer.search.search_request`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from indexer.search_request import MAX_PAGE_SIZE
+from indexer.search.search_request import MAX_PAGE_SIZE
 
 MAX_QUERY_CHARS = 1000
 MAX_CATEXPR_CHARS = 500

@@ -23,9 +23,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import DenseUnavailable, IndexUnavailable, InvalidInput, NotFound, PapersError
-from indexer.hits import SearchResponse
-from indexer.keywords import Keyword, interest_profile
-from indexer.search_request import (
+from indexer.search.hits import SearchResponse
+from indexer.search.search_request import (
     DAILY_PAGE_SIZE,
     DAILY_SORTS,
     DEFAULT_MODE,
@@ -37,7 +36,8 @@ from indexer.search_request import (
     SORTS,
     SearchRequest,
 )
-from indexer.tex_accents import paper_for_display
+from indexer.text.keywords import Keyword, interest_profile
+from indexer.text.tex_accents import paper_for_display
 from service.api import parse_prefs
 from service.bibtex import bibtex_entry
 from service.deps import EngineDep, get_settings

@@ -44,7 +44,7 @@ def make_settings(data_dir: Path, **overrides):
 
 def sample_records(n: int, skip: int = 0) -> list:
     """Papers ``skip .. skip+n`` of the bundled real sample as PaperRecords."""
-    from indexer.records import PaperRecord
+    from indexer.ingest.records import PaperRecord
 
     with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in itertools.islice(f, skip, skip + n)]
@@ -80,8 +80,8 @@ def sample_path() -> Path:
 @pytest.fixture(scope="session")
 def built_settings(tmp_path_factory):
     """Settings for a data dir holding the bundled sample, ingested and built."""
-    from indexer.build import build
     from indexer.ingest.jsonl import ingest_jsonl
+    from indexer.pipeline.build import build
 
     data_dir = tmp_path_factory.mktemp("built-data")
     settings = make_settings(data_dir)
@@ -92,7 +92,7 @@ def built_settings(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def search_engine(built_settings):
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
 
     return SearchEngine.open(built_settings)
 

@@ -35,9 +35,9 @@ def recorded_oai_ids() -> set[str]:
 
 def base_settings(data_dir: Path, n: int = 300, *, build_index: bool = True, **overrides):
     """A data dir holding ``n`` real sample papers, built once (fake embedder)."""
-    from indexer.build import build
     from indexer.db import open_database
-    from indexer.store import upsert_papers
+    from indexer.ingest.store import upsert_papers
+    from indexer.pipeline.build import build
 
     settings = make_settings(data_dir, arxiv_retries=1, **overrides)
     if n:

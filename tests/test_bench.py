@@ -23,7 +23,7 @@ from benchmarks.measure import percentile  # noqa: E402
 
 
 def test_variants_are_deterministic_unique_valid_and_realistic():
-    from indexer.records import normalize_arxiv_id
+    from indexer.ingest.records import normalize_arxiv_id
 
     papers = read_jsonl(SAMPLE, limit=400)
     a = list(variants(papers, per_paper=3))

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.bert_numpy import NumpyBertEncoder, UnsupportedModel
-from indexer.embeddings import (
+from indexer.dense.bert_numpy import NumpyBertEncoder, UnsupportedModel
+from indexer.dense.embeddings import (
     MINILM,
     SentenceTransformerEmbedder,
     get_embedder,
@@ -68,7 +68,7 @@ def anon():
     for line in open("/proc/self/status"):
         if line.startswith("RssAnon:"):
             return int(line.split()[1]) // 1024
-from indexer.embeddings import get_query_embedder
+from indexer.dense.embeddings import get_query_embedder
 before = anon()
 enc = get_query_embedder("all-MiniLM-L6-v2")
 v = enc.encode(["graph neural networks for molecules"])
@@ -124,9 +124,9 @@ def test_settings_and_devices_choose_the_encoder():
 def minilm_data(tmp_path_factory):
     """40 real papers (20 with a Chinese summary) embedded by sentence-transformers into
     MiniLM and USE stores: (settings, records, the ones with a summary, the summaries)."""
-    from indexer.build import build
     from indexer.db import open_database
-    from indexer.store import upsert_papers
+    from indexer.ingest.store import upsert_papers
+    from indexer.pipeline.build import build
     from tests.conftest import make_settings, sample_records
 
     settings = make_settings(tmp_path_factory.mktemp("minilm-data"), embedding_model=MINILM,
@@ -143,7 +143,7 @@ def minilm_data(tmp_path_factory):
 def test_engine_answers_dense_queries_with_the_numpy_encoder(minilm_data):
     """A data dir embedded by sentence-transformers, searched through the numpy encoder:
     a paper's own title finds it first (and a Chinese query goes through USE)."""
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
 
     settings, records, with_zh, zh = minilm_data
     tmp_path = settings.data_dir

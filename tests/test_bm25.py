@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from indexer.bm25 import BM25Index, IndexedDoc, relaxable_phrases
-from indexer.catexpr import parse_category_expr
 from indexer.errors import IndexUnavailable, InvalidQuery, StorageError
-from indexer.query import parse_query
-from indexer.tokenizer import author_terms, tokenize
+from indexer.lexical.bm25 import BM25Index, IndexedDoc, relaxable_phrases
+from indexer.lexical.catexpr import parse_category_expr
+from indexer.lexical.query import parse_query
+from indexer.text.tokenizer import author_terms, tokenize
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "indexer" / "data" / "sample-papers.jsonl.gz"
@@ -396,7 +396,7 @@ def test_category_counts(index, docs):
 def test_stale_tokenizer_version_is_detected(tmp_path, docs):
     import json as _json
 
-    from indexer.bm25 import STAMP_FILE
+    from indexer.lexical.bm25 import STAMP_FILE
 
     ix = BM25Index.open(tmp_path / "v")
     ix.upsert(docs[:5])

@@ -2,7 +2,7 @@
 
 Setup: the bundled 8k real arXiv sample; the title folded into the abstract (so ``text_t``
 holds exactly title + abstract, with no title repetition), so both
-engines score exactly the same token lists from :mod:`indexer.tokenizer`. rank-bm25 runs
+engines score exactly the same token lists from :mod:`indexer.text.tokenizer`. rank-bm25 runs
 with tantivy's k1=1.2, b=0.75.
 
 Queries: 30 sets of 2–4 distinct content terms drawn from random real titles (seed 42).
@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from indexer.bm25 import BM25Index, IndexedDoc
-from indexer.tokenizer import tokenize
+from indexer.lexical.bm25 import BM25Index, IndexedDoc
+from indexer.text.tokenizer import tokenize
 
 SAMPLE = Path(__file__).resolve().parents[1] / "indexer" / "data" / "sample-papers.jsonl.gz"
 N_QUERIES = 30

@@ -295,7 +295,7 @@ def test_interest_profile_adds_up_variants_of_one_term(browser, server):
     """Three real papers name one term three ways: "graph neural network models",
     "GNN" (shown under its long form) and "graph neural networks". The interest profile
     keeps one entry for it, under the first name, holding the weight of all three."""
-    from indexer.keywords import interest_key
+    from indexer.text.keywords import interest_key
 
     reset_interests(browser, server)
     weights = []

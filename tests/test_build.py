@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from indexer.build import build
 from indexer.db import open_database
-from indexer.engine import SearchEngine
-from indexer.store import upsert_papers
+from indexer.ingest.store import upsert_papers
+from indexer.pipeline.build import build
+from indexer.search.engine import SearchEngine
 from tests.conftest import make_settings, sample_records
 
 
@@ -87,9 +87,9 @@ def test_full_build_keywords_pool_and_counted_frequencies(tmp_path, monkeypatch)
     """A fresh build counts document frequencies while indexing and may extract keywords
     in a process pool: the stored keywords must equal an inline extraction with the
     finished index's frequencies (what incremental builds use)."""
-    import indexer.build as b
-    from indexer.bm25 import BM25Index
-    from indexer.keywords import DocFreqs, KeywordExtractor
+    import indexer.pipeline.build as b
+    from indexer.lexical.bm25 import BM25Index
+    from indexer.text.keywords import DocFreqs, KeywordExtractor
 
     recs = sample_records(400)
     recs[5].withdrawn = True
@@ -134,8 +134,8 @@ def test_embedding_texts_are_streamed_in_batches_from_the_database(built_setting
     stored hash; ids no longer in the database are skipped (deleted meanwhile)."""
     from sqlalchemy import select
 
-    from indexer.build import _embedding_items, _live_hashes, embedding_text
     from indexer.models import Paper
+    from indexer.pipeline.build import _embedding_items, _live_hashes, embedding_text
 
     engine = open_database(built_settings)
     pairs = _live_hashes(engine)

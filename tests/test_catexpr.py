@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.catexpr import canonical_category, category_terms, parse_category_expr
 from indexer.errors import InvalidQuery
+from indexer.lexical.catexpr import canonical_category, category_terms, parse_category_expr
 
 
 def test_include_exclude():

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import REPO
 
 HEAVY = ("torch", "tantivy", "sentence_transformers", "transformers", "numpy", "sqlalchemy", "alembic",
-         "pydantic_settings", "jieba", "indexer.engine", "indexer.settings")
+         "pydantic_settings", "jieba", "indexer.search.engine", "indexer.settings")
 
 PROBE = (
     "import json, runpy, sys\n"
@@ -63,7 +63,7 @@ def test_search_output_is_not_preceded_by_log_lines(built_settings):
     assert quiet.stderr == ""
     assert quiet.stdout.splitlines()[0].endswith("ms)") and " results (bm25, " in quiet.stdout.splitlines()[0]
     verbose = _search(built_settings, "-v", "search", "--mode", "bm25", "graph", "neural", "network")
-    assert verbose.returncode == 0 and "INFO indexer.engine loaded index version" in verbose.stderr
+    assert verbose.returncode == 0 and "INFO indexer.search.engine loaded index version" in verbose.stderr
     assert verbose.stdout == quiet.stdout.replace(quiet.stdout.splitlines()[0], verbose.stdout.splitlines()[0], 1)
     explicit = _search(built_settings, "search", "--mode", "bm25", "graph", PAPERS_LOG_LEVEL="INFO")
     assert "loaded index version" in explicit.stderr

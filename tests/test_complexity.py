@@ -24,8 +24,8 @@ DIRS = ("indexer", "service")
 #: "path::qualified name" -> why it may stay above LIMIT
 ALLOWED: dict[str, str] = {
     # parsers: one branch per token or field kind, read top to bottom
-    "indexer/query.py::_lex": "parser: the search-box lexer, one branch per token kind (phrases, fields, signs, brackets)",
-    "indexer/query.py::parse_query": "parser: the search-box grammar (fields, filters, boolean groups), each clause checked with its message",
+    "indexer/lexical/query.py::_lex": "parser: the search-box lexer, one branch per token kind (phrases, fields, signs, brackets)",
+    "indexer/lexical/query.py::parse_query": "parser: the search-box grammar (fields, filters, boolean groups), each clause checked with its message",
     "indexer/ingest/arxiv_api.py::parse_entry": "parser: one Atom <entry>, one check per field with its own InvalidRecord message",
     "indexer/ingest/kaggle.py::_authors": "parser: the snapshot's three author shapes (parsed triples, strings, lists), inlined on ingest's hot path",
 }

@@ -18,8 +18,8 @@ from tests.conftest import make_settings, sample_records
 @pytest.fixture(scope="module")
 def bare_settings(tmp_path_factory):
     """300 real sample papers, BM25 and keywords built, no embeddings yet."""
-    from indexer.build import build
-    from indexer.store import upsert_papers
+    from indexer.ingest.store import upsert_papers
+    from indexer.pipeline.build import build
 
     data_dir = tmp_path_factory.mktemp("no-vectors")
     settings = make_settings(data_dir)
@@ -115,12 +115,12 @@ def test_a_dead_build_is_reported_interrupted(bare_settings):
 def test_chinese_without_the_multilingual_space_falls_back(tmp_path):
     """The main space is built but not the multilingual one: a Chinese query is not sent
     to the English model under a hybrid label."""
-    from indexer.build import build
     from indexer.db import open_database
-    from indexer.engine import SearchEngine
     from indexer.errors import DenseUnavailable
+    from indexer.ingest.store import upsert_papers
     from indexer.migrate import upgrade
-    from indexer.store import upsert_papers
+    from indexer.pipeline.build import build
+    from indexer.search.engine import SearchEngine
 
     settings = make_settings(tmp_path)
     upgrade(open_database(settings))
@@ -135,11 +135,11 @@ def test_chinese_without_the_multilingual_space_falls_back(tmp_path):
 
 
 def test_the_build_records_its_progress(tmp_path):
-    from indexer.build import build
     from indexer.db import open_database
     from indexer.embed_progress import read_progress
+    from indexer.ingest.store import upsert_papers
     from indexer.migrate import upgrade
-    from indexer.store import upsert_papers
+    from indexer.pipeline.build import build
 
     settings = make_settings(tmp_path)
     upgrade(open_database(settings))

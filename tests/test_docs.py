@@ -143,6 +143,8 @@ CLASSES = {node.name: node for tree in TREES.values() for node in ast.walk(tree)
 
 
 _MISSING = object()
+#: indexer's subpackages, whose modules the docs may name without the package
+SUBPACKAGES = ("ingest", "text", "lexical", "dense", "search", "pipeline", "evaluation")
 
 
 def _resolve_in(node: ast.AST, parts: list[str]):
@@ -169,8 +171,8 @@ def target(ref: str):
     parts = ref.split(".")
     for i in range(len(parts), 0, -1):
         head = ".".join(parts[:i])
-        for module in (head, f"indexer.{head}", f"service.{head}", f"indexer.ingest.{head}",
-                       f"indexer.evaluation.{head}", f"benchmarks.{head}"):
+        for module in (head, f"indexer.{head}", f"service.{head}",
+                       *(f"indexer.{sub}.{head}" for sub in SUBPACKAGES), f"benchmarks.{head}"):
             if module in TREES:
                 return _resolve_in(TREES[module], parts[i:])
     return _resolve_in(CLASSES[parts[0]], parts[1:]) if parts[0] in CLASSES else _MISSING
@@ -251,7 +253,7 @@ def test_architecture_doc_names_only_what_exists():
 
 
 def test_the_reference_checker_rejects_what_does_not_exist():
-    assert resolves("indexer.store.upsert_papers") and resolves("store.upsert_papers")
+    assert resolves("indexer.ingest.store.upsert_papers") and resolves("store.upsert_papers")
     assert resolves("BM25Index.open") and resolves("SearchEngine.search") and resolves("fusion.fuse")
     assert not resolves("fusion.lexical_coverage") and not resolves("BM25Index.coauthored")
     doc = "`fusion.hybrid(lex, dense, coverage=fusion.lexical_coverage(x),\n dense_model=None)` `os.replace`"

@@ -1,4 +1,4 @@
-"""Bundled seed vectors (indexer.embedding_seeds): a build takes the vectors of papers
+"""Bundled seed vectors (indexer.dense.embedding_seeds): a build takes the vectors of papers
 whose content hash matches instead of embedding them, refuses seeds that disagree with
 the installed model, and the shipped file covers the bundled sample in both spaces."""
 
@@ -12,9 +12,9 @@ from tests.conftest import make_settings, sample_records
 
 
 def _texts_and_hashes(settings):
-    from indexer.build import embedding_text
     from indexer.db import open_database
     from indexer.models import Paper
+    from indexer.pipeline.build import embedding_text
 
     with open_database(settings).connect() as conn:
         rows = conn.execute(select(Paper.id, Paper.content_hash, Paper.title, Paper.abstract).order_by(Paper.seq)).all()
@@ -24,8 +24,8 @@ def _texts_and_hashes(settings):
 @pytest.fixture()
 def ingested(tmp_path):
     from indexer.db import open_database
+    from indexer.ingest.store import upsert_papers
     from indexer.migrate import upgrade
-    from indexer.store import upsert_papers
 
     settings = make_settings(tmp_path)
     upgrade(open_database(settings))
@@ -34,8 +34,8 @@ def ingested(tmp_path):
 
 
 def test_int8_rows_keep_cosine_above_0_9999():
-    from indexer.embedding_seeds import dequantize, quantize
-    from indexer.embeddings import FakeEmbedder
+    from indexer.dense.embedding_seeds import dequantize, quantize
+    from indexer.dense.embeddings import FakeEmbedder
 
     texts = [f"{r.title}. {r.abstract}" for r in sample_records(200)]
     for dim in (384, 512):
@@ -46,10 +46,10 @@ def test_int8_rows_keep_cosine_above_0_9999():
 
 
 def test_a_build_takes_matching_seeds_and_embeds_the_rest(ingested, tmp_path, monkeypatch):
-    from indexer import embedding_seeds
-    from indexer.build import build
+    from indexer.dense import embedding_seeds
+    from indexer.dense.embeddings import FakeEmbedder
     from indexer.embed_progress import read_progress
-    from indexer.embeddings import FakeEmbedder
+    from indexer.pipeline.build import build
 
     items = _texts_and_hashes(ingested)
     seeded = items[:200]
@@ -63,7 +63,7 @@ def test_a_build_takes_matching_seeds_and_embeds_the_rest(ingested, tmp_path, mo
     progress = read_progress(ingested.index_dir)
     assert progress["models"][0]["seeded"] == 200 and progress["state"] == "done"
 
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
 
     store = SearchEngine.open(ingested)._state.stores["fake"]
     got = np.stack([store.vector(pid) for pid, _, _ in seeded])
@@ -71,9 +71,9 @@ def test_a_build_takes_matching_seeds_and_embeds_the_rest(ingested, tmp_path, mo
 
 
 def test_seeds_that_disagree_with_the_model_are_ignored(ingested, tmp_path, monkeypatch):
-    from indexer import embedding_seeds
-    from indexer.build import build
-    from indexer.embeddings import FakeEmbedder
+    from indexer.dense import embedding_seeds
+    from indexer.dense.embeddings import FakeEmbedder
+    from indexer.pipeline.build import build
 
     items = _texts_and_hashes(ingested)[:200]
     wrong = FakeEmbedder().encode([t for _, _, t in reversed(items)])  # each hash gets another paper's vector
@@ -89,8 +89,8 @@ def test_the_shipped_seeds_cover_the_sample_and_match_the_real_models(built_sett
     """Every bundled sample paper has a vector in both spaces the build produces, and the
     installed models give the same vectors for a few of them (MiniLM through the numpy
     query encoder: no torch needed)."""
-    from indexer.embedding_seeds import SEED_FILE, load_seeds
-    from indexer.embeddings import MINILM, USE_MULTILINGUAL, get_query_embedder
+    from indexer.dense.embedding_seeds import SEED_FILE, load_seeds
+    from indexer.dense.embeddings import MINILM, USE_MULTILINGUAL, get_query_embedder
 
     assert SEED_FILE.stat().st_size < 10_000_000
     items = _texts_and_hashes(built_settings)
@@ -110,9 +110,9 @@ def test_a_fresh_sample_build_serves_hybrid_and_chinese_without_embedding(tmp_pa
     """What `make serve` does on a fresh clone: ingest the sample and build with the real
     models. Every vector comes from the seeds (nothing is embedded, torch is not needed
     for MiniLM), and the first searches are hybrid, in English and in Chinese."""
-    from indexer.build import build
-    from indexer.engine import SearchEngine
     from indexer.ingest.jsonl import ingest_jsonl
+    from indexer.pipeline.build import build
+    from indexer.search.engine import SearchEngine
     from tests.conftest import SAMPLE
 
     settings = make_settings(tmp_path, embedding_model="all-MiniLM-L6-v2", multilingual_model="use-multilingual")

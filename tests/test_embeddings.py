@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embeddings import EmbeddingStore, FakeEmbedder, embed_papers, get_embedder
+from indexer.dense.embeddings import EmbeddingStore, FakeEmbedder, embed_papers, get_embedder
+from indexer.dense.idtable import IdTable
+from indexer.dense.vectors import RowFile
 from indexer.errors import IndexUnavailable
-from indexer.idtable import IdTable
 from indexer.settings import Settings
-from indexer.vectors import RowFile
 
 SAMPLE = Path(__file__).resolve().parents[1] / "indexer" / "data" / "sample-papers.jsonl.gz"
 
@@ -173,7 +173,7 @@ def test_projected_graph_is_saved_checksummed_and_served(tmp_path, papers, monke
     """Spaces wider than the graph dims get a PCA-projected graph; the projection is a
     versioned, checksummed file of the store, the served (read-only) load answers like the
     builder's, and a nightly addition keeps using it."""
-    import indexer.vectors as V
+    import indexer.dense.vectors as V
 
     monkeypatch.setattr(V, "HNSW_GRAPH_DIMS", 8)
     fake = FakeEmbedder(dim=24)  # 150 papers fit a projection of 24 dims, not of 384
@@ -201,7 +201,7 @@ def test_projected_graph_is_saved_checksummed_and_served(tmp_path, papers, monke
 def test_rebuild_index_replaces_an_old_graph_with_the_current_parameters(tmp_path, papers, monkeypatch):
     """A store saved with full-dimension graph vectors gets a projected graph once its graph
     is rebuilt (what `papers build --full` does after an upgrade); same vectors, same ids."""
-    import indexer.vectors as V
+    import indexer.dense.vectors as V
 
     fake = FakeEmbedder(dim=24)
     monkeypatch.setattr(V, "HNSW_GRAPH_DIMS", 0)  # the old parameters: no projection
@@ -297,7 +297,7 @@ def test_query_encoding_uses_one_thread_batches_use_more(settings_env):
     on a loaded 2-core machine: 4-6x slower); document batches use PAPERS_EMBED_THREADS."""
     import torch
 
-    from indexer import embeddings
+    from indexer.dense import embeddings
 
     settings_env("PAPERS_EMBED_THREADS", "2")
     emb = get_embedder("all-MiniLM-L6-v2", threads=Settings().embed_threads)  # the caller passes the setting
@@ -381,12 +381,12 @@ def test_embed_papers_takes_a_stream_and_skips_what_it_holds(tmp_path, papers):
 
 
 def test_use_loads_from_a_verified_snapshot_with_the_same_vectors(tmp_path, caplog):
-    """The service loads USE from a snapshot in its cache (indexer.use_snapshot: the
+    """The service loads USE from a snapshot in its cache (indexer.dense.use_snapshot: the
     parsed tokenizer, the weights uncompressed, the 65 MB table memory-mapped and shared
     by the workers) instead of parsing and inflating the package's files in every
     process: same vectors, written once and reused, a damaged snapshot rewritten and
     never used, and an unwritable cache falls back to the plain load."""
-    from indexer.embeddings import UseEmbedder, get_query_embedder
+    from indexer.dense.embeddings import UseEmbedder, get_query_embedder
 
     texts = ["图神经网络在推荐系统中的应用", "graph neural networks for molecules", "量子纠错 surface code"]
     plain = UseEmbedder()
@@ -408,7 +408,7 @@ def test_use_loads_from_a_verified_snapshot_with_the_same_vectors(tmp_path, capl
         raw = bytearray((snapshot / name).read_bytes())
         raw[-1000:] = bytes(b ^ 0xFF for b in raw[-1000:])
         (snapshot / name).write_bytes(bytes(raw))
-        with caplog.at_level("WARNING", logger="indexer.use_snapshot"):
+        with caplog.at_level("WARNING", logger="indexer.dense.use_snapshot"):
             repaired = UseEmbedder(table_cache=tmp_path / "cache")
         assert "does not match the model" in caplog.text and name in caplog.text
         caplog.clear()
@@ -429,8 +429,8 @@ def test_a_use_snapshot_cannot_run_code(tmp_path):
     import pickle
     import zlib
 
-    from indexer import use_snapshot
-    from indexer.embeddings import UseEmbedder
+    from indexer.dense import use_snapshot
+    from indexer.dense.embeddings import UseEmbedder
 
     UseEmbedder(table_cache=tmp_path)
     (snapshot,) = tmp_path.iterdir()
@@ -458,7 +458,7 @@ def test_bf16_document_batches_agree_with_fp32_on_real_abstracts(papers):
 
 
 def test_batches_use_one_thread_while_the_machine_is_busy(monkeypatch, settings_env):
-    from indexer import embeddings
+    from indexer.dense import embeddings
 
     settings_env("PAPERS_EMBED_THREADS", None)
     monkeypatch.setattr(embeddings.os, "cpu_count", lambda: 2)

@@ -164,7 +164,7 @@ def test_keywords_for_text(search_engine):
 
 
 def test_engine_without_index_is_unavailable(tmp_path):
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
     from tests.conftest import make_settings
 
     eng = SearchEngine.open(make_settings(tmp_path))
@@ -176,7 +176,7 @@ def test_engine_without_index_is_unavailable(tmp_path):
 def test_a_search_request_and_its_fields_answer_alike(search_engine):
     """The API and the web page ask with a SearchRequest, the CLI and feeds with arguments:
     one answer, and one check of the limits (the same messages)."""
-    from indexer.search_request import SearchRequest
+    from indexer.search.search_request import SearchRequest
 
     fields = dict(mode="bm25", cat="cs.LG", sort="prefs", page=2, size=5, prefs=["graph"])
     by_fields = search_engine.search("neural network", **fields)

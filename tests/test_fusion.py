@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from indexer import fusion
 from indexer.evaluation.retrieval import mrr_at_k, ndcg_at_k
+from indexer.search import fusion
 
 
 def test_rrf_hand_computed():

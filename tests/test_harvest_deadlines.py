@@ -19,7 +19,7 @@ import pytest
 
 from indexer.errors import HarvestDeadline, UpstreamError
 from indexer.ingest.oai import harvest_oai, load_state, owed_window
-from indexer.store import open_database
+from indexer.ingest.store import open_database
 from tests.conftest import make_settings
 from tests.test_ingest_oai import PAGE1, PAGE1_IDS, PAGE2, PAGE2_IDS, TOKEN, ids
 

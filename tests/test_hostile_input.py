@@ -271,8 +271,8 @@ def test_unusable_data_dir_is_a_clear_cli_error(tmp_path):
 
 def test_unusable_data_dir_in_the_library(tmp_path):
     from indexer.errors import StorageError
-    from indexer.locks import run_lock
-    from indexer.nightly import nightly
+    from indexer.pipeline.locks import run_lock
+    from indexer.pipeline.nightly import nightly
 
     settings = _blocked_settings(tmp_path)
     with pytest.raises(StorageError) as e:
@@ -316,7 +316,7 @@ def test_body_integers_are_strict(client, k):
 def test_disk_full_while_publishing_loses_nothing(tmp_path, monkeypatch):
     import indexer.manifest as manifest_mod
     from indexer.errors import StorageError
-    from indexer.nightly import nightly
+    from indexer.pipeline.nightly import nightly
     from tests.nightly_support import (
         base_settings,
         db_state,
@@ -356,7 +356,7 @@ def test_disk_full_while_publishing_loses_nothing(tmp_path, monkeypatch):
 
 
 def test_disk_full_while_taking_the_lock(tmp_path, monkeypatch):
-    import indexer.locks as locks
+    import indexer.pipeline.locks as locks
     from indexer.errors import StorageError
 
     settings = make_settings(tmp_path / "d")

@@ -16,14 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.manifest import read_manifest
-from indexer.verify import verify_published
+from indexer.pipeline.verify import verify_published
 from tests.nightly_support import base_settings, db_state, run_papers, titles
 
 N = 60
 
 
 def _damage(settings, how: str) -> None:
-    from indexer.build import bm25_path
+    from indexer.pipeline.build import bm25_path
 
     index = settings.index_dir
     if how == "bm25-missing":
@@ -52,9 +52,9 @@ def _readyz(settings):
 def _two_versions(tmp_path):
     """Version 2 (so that a manifest.prev.json exists), as a nightly leaves it."""
     settings = base_settings(tmp_path / "d", n=N)
-    from indexer.build import build
     from indexer.db import open_database
-    from indexer.store import upsert_papers
+    from indexer.ingest.store import upsert_papers
+    from indexer.pipeline.build import build
     from tests.nightly_support import sample_records
 
     upsert_papers(open_database(settings), sample_records(N + 10)[N:])
@@ -86,7 +86,7 @@ def test_build_repairs_a_damaged_index(how, tmp_path):
     m = check.manifest
     assert m.docs == len(papers) and m.version >= 3, m  # never a number readers have already seen
 
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
 
     eng = SearchEngine.open(settings)
     some = dict(list(titles(settings, papers).items())[:15])
@@ -101,8 +101,8 @@ def test_build_repairs_a_damaged_index(how, tmp_path):
 
 def test_readyz_is_503_when_the_index_holds_fewer_papers_than_published(tmp_path):
     """An empty BM25 index under a version that had papers (what `build` used to leave)."""
-    from indexer.bm25 import BM25Index
-    from indexer.build import bm25_path
+    from indexer.lexical.bm25 import BM25Index
+    from indexer.pipeline.build import bm25_path
 
     settings = base_settings(tmp_path / "d", n=N)
     shutil.rmtree(bm25_path(settings))

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from indexer.errors import InvalidInput, UpstreamError
 from indexer.ingest.arxiv_api import fetch_by_ids, ingest_ids, parse_feed
+from indexer.ingest.store import open_database
 from indexer.models import IngestRun, Paper
-from indexer.store import open_database
 from tests.conftest import make_settings
 
 KEYS = ("search_query", "id_list", "start", "max_results")

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from indexer.errors import InvalidInput
 from indexer.ingest.jsonl import ingest_jsonl
 from indexer.ingest.kaggle import ingest_kaggle
+from indexer.ingest.store import open_database
 from indexer.models import IngestRun, Paper, PaperCategory
-from indexer.store import open_database
 from tests.conftest import SAMPLE, make_settings
 
 

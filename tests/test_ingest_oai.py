@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from indexer.errors import InvalidInput, UpstreamError
 from indexer.ingest.oai import harvest_oai, load_state, parse_page
+from indexer.ingest.store import open_database
 from indexer.models import IngestRun, Paper
-from indexer.store import open_database
 from tests.conftest import make_settings
 
 OAI_URL = "http://oai.test/oai"

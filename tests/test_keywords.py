@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from indexer.evaluation.keyphrases import normalize_keyphrase
-from indexer.keywords import DocFreqs, Keyword, KeywordExtractor
-from indexer.tokenizer import default_tokenizer, has_cjk
+from indexer.text.keywords import DocFreqs, Keyword, KeywordExtractor
+from indexer.text.tokenizer import default_tokenizer, has_cjk
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "indexer" / "data" / "sample-papers.jsonl.gz"
@@ -221,7 +221,7 @@ def test_from_empty_index_uses_shipped():
 
 
 def test_from_real_bm25_index_if_available(tmp_path, papers):
-    from indexer import bm25
+    from indexer.lexical import bm25
     index = bm25.BM25Index.open(tmp_path / "bm25")
     docs = [
         bm25.IndexedDoc(
@@ -280,12 +280,13 @@ def test_cli_keywords_bad_line_is_a_clear_error():
 
 
 def test_serving_caches_stay_small_and_change_no_keyword(search_engine, papers):
-    """A service worker's text caches start over at their serving limits (indexer.caches)
+    """A service worker's text caches start over at their serving limits (indexer.search.caches)
     instead of the build's 1-2M entries, and a cache that starts over changes no result:
     300 real abstracts through a tiny-limit extractor give the same keywords as through
     one that remembers everything."""
-    from indexer import caches, phrases
-    from indexer.keywords import DocFreqs, KeywordExtractor
+    from indexer.search import caches
+    from indexer.text import phrases
+    from indexer.text.keywords import DocFreqs, KeywordExtractor
 
     tok = default_tokenizer()
     saved = (tok.cache_limit, phrases._WORD_INFO_LIMIT)
@@ -345,7 +346,7 @@ def test_sample_top10_has_no_generic_word_or_verb_ending(papers, sample_dfs, gen
     statistics and with the sample's own (what a fresh install's index gives): no top-10
     keyword is a single general-English word, none ends in a verb, and no two of them
     are one term (interest_key: singular/plural, acronym/expansion, "X method"/"X scheme")."""
-    from indexer.keywords import interest_key
+    from indexer.text.keywords import interest_key
 
     dfs = DocFreqs.shipped() if source == "shipped" else DocFreqs.from_index(_CountingIndex(sample_dfs))
     ex = KeywordExtractor(dfs)
@@ -386,7 +387,7 @@ def test_issue_examples_are_gone(papers):
 
 
 def test_acronym_definitions_on_real_sentences():
-    from indexer.acronyms import definitions, expansion
+    from indexer.text.acronyms import definitions, expansion
 
     text = ("Graph neural networks (GNNs) are popular. We study multimodal retrieval-augmented "
             "generation (MRAG) with large language models (LLMs; see below), sparse autoencoders (SAEs), "
@@ -402,7 +403,7 @@ def test_acronym_definitions_on_real_sentences():
 
 
 def test_interest_key_merges_variants_of_one_term():
-    from indexer.keywords import interest_key, interest_profile
+    from indexer.text.keywords import interest_key, interest_profile
 
     gnn = {interest_key(w) for w in ("GNN", "GNNs", "graph neural network", "Graph Neural Networks", "graph neural network models")}
     assert gnn == {"graph neural network"}

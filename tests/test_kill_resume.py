@@ -14,8 +14,8 @@ import time
 from sqlalchemy import select
 
 from indexer.ingest.jsonl import ingest_jsonl
+from indexer.ingest.store import open_database
 from indexer.models import IngestRun, Paper, PaperCategory
-from indexer.store import open_database
 from tests.conftest import REPO, SAMPLE, make_settings
 
 TOTAL = 8000  # papers in the bundled sample

@@ -10,8 +10,8 @@ Three tables:
 
 * :data:`PACKAGES`: which top-level package may import which (most specific prefix wins).
 * :data:`GROUPS` and :data:`GROUP_MAY_IMPORT`: indexer's subsystems and which may import
-  which. Today the groups are lists of flat modules; when the modules move into
-  subpackages (``indexer/text/`` ...), replace each list by the package's name.
+  which: one package each (``indexer/text/`` ...), plus the shared modules at the top
+  of ``indexer/`` (``core``).
 * :data:`PENDING`: edges that break a rule today, each with its reason. Issue #16's other
   parts remove them; :func:`test_pending_exceptions_still_occur` fails when one is gone,
   so the list only shrinks.
@@ -38,21 +38,18 @@ PACKAGES: dict[str, set[str]] = {
 
 #: indexer's subsystems: group -> module-name prefixes it holds (every indexer module is in one)
 GROUPS: dict[str, tuple[str, ...]] = {
-    # the shared vocabulary, at the top of indexer/: rows, settings, errors, the manifest, the database
+    # the shared vocabulary, at the top of indexer/: rows, settings, errors, the manifest and
+    # the paths of the published artifacts, the database, run bookkeeping
     "core": ("indexer.models", "indexer.settings", "indexer.errors", "indexer.storage_errors",
              "indexer.manifest", "indexer.paths", "indexer.atomic", "indexer.embed_progress", "indexer.db",
              "indexer.migrate", "indexer.runs", "indexer.batching", "indexer.jsonlines"),
-    "ingest": ("indexer.ingest", "indexer.records", "indexer.store"),
-    "text": ("indexer.tokenizer", "indexer.zh_en", "indexer.zh_en_learn", "indexer.snippets",
-             "indexer.tex_accents", "indexer.keywords", "indexer.phrases", "indexer.acronyms",
-             "indexer.wordlists"),
-    "lexical": ("indexer.bm25", "indexer.lexical", "indexer.query", "indexer.catexpr"),
-    "dense": ("indexer.embeddings", "indexer.vectors", "indexer.idtable", "indexer.bert_numpy",
-              "indexer.use_snapshot", "indexer.embedding_seeds"),
-    # ranking over both retrievers and the serving caches (SearchEngine and what it composes)
-    "search": ("indexer.engine", "indexer.published", "indexer.catalog", "indexer.hits", "indexer.search_request",
-               "indexer.fusion", "indexer.related", "indexer.caches"),
-    "pipeline": ("indexer.build", "indexer.nightly", "indexer.locks", "indexer.verify"),
+    # one package per subsystem below
+    "ingest": ("indexer.ingest",),
+    "text": ("indexer.text",),
+    "lexical": ("indexer.lexical",),
+    "dense": ("indexer.dense",),
+    "search": ("indexer.search",),  # ranking over both retrievers: SearchEngine and what it composes
+    "pipeline": ("indexer.pipeline",),
     # `papers eval`: builds throw-away indexes and searches them, so it sits above the pipeline
     "evaluation": ("indexer.evaluation",),
 }
@@ -71,7 +68,7 @@ GROUP_MAY_IMPORT: dict[str, set[str]] = {
 }
 
 #: modules that serve reads (`papers serve`, search, keywords from the index): none may
-#: import ``indexer.build``, the write side (prefixes; :data:`WRITERS` are taken out)
+#: import ``indexer.pipeline.build``, the write side (prefixes; :data:`WRITERS` are taken out)
 READ_PATH = ("service", *(p for g in sorted(_BELOW_PIPELINE) for p in GROUPS[g]))
 WRITERS = ("service.commands.build",)
 
@@ -163,7 +160,7 @@ def group_rule(a: str, b: str) -> bool:
 
 def read_path_rule(a: str, b: str) -> bool:
     on_read_path = _longest(a, READ_PATH) is not None and _longest(a, WRITERS) is None
-    return not (on_read_path and (b == "indexer.build" or b.startswith("indexer.build.")))
+    return not (on_read_path and (b == "indexer.pipeline.build" or b.startswith("indexer.pipeline.build.")))
 
 
 def _report(found: list[tuple[str, str, str]], what: str) -> list[str]:
@@ -253,7 +250,7 @@ def test_the_checker_sees_local_relative_and_type_checking_imports(tmp_path):
         "from __future__ import annotations\n"
         "from typing import TYPE_CHECKING\n"
         "import indexer.errors\n"
-        "from . import tokenizer\n"
+        "from .text import tokenizer\n"
         "if TYPE_CHECKING:\n"
         "    from indexer.settings import Settings\n"
         "def f():\n"
@@ -262,11 +259,11 @@ def test_the_checker_sees_local_relative_and_type_checking_imports(tmp_path):
     probe = tmp_path / "zz_probe.py"  # read as if it were indexer/zz_probe.py
     probe.write_text(src)
     found = {(m, top) for m, _, top in imports("indexer.zz_probe", probe)}
-    assert ("indexer.errors", True) in found and ("indexer.tokenizer", True) in found
+    assert ("indexer.errors", True) in found and ("indexer.text.tokenizer", True) in found
     assert ("indexer.settings", False) in found and ("service.sizing", False) in found
     assert not package_rule("indexer.zz_probe", "service.sizing")
     assert not package_rule("benchmarks.bench_service", "service.sizing")
     assert package_rule("service.commands.bench", "benchmarks.harness") and not package_rule("service.api", "benchmarks")
-    assert not group_rule("indexer.tokenizer", "indexer.bm25") and not group_rule("indexer.embeddings", "indexer.build")
+    assert not group_rule("indexer.text.tokenizer", "indexer.lexical.bm25") and not group_rule("indexer.dense.embeddings", "indexer.pipeline.build")
     assert group_of("indexer.brand_new") is None and group_of("indexer.ingest.brand_new") == "ingest"
-    assert not read_path_rule("service.api", "indexer.build") and read_path_rule("service.commands.build", "indexer.build")
+    assert not read_path_rule("service.api", "indexer.pipeline.build") and read_path_rule("service.commands.build", "indexer.pipeline.build")

@@ -1,5 +1,5 @@
 """Models and Alembic migrations agree, migrating is idempotent, and every entry point
-brings a fresh database to head (indexer.store.open_database)."""
+brings a fresh database to head (indexer.ingest.store.open_database)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from indexer.db import make_engine
+from indexer.ingest.store import open_database
 from indexer.migrate import current_revision, head_revision, is_up_to_date, upgrade
 from indexer.models import Base
-from indexer.store import open_database
 from tests.conftest import REPO, make_settings
 
 

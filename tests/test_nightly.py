@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from indexer.errors import AlreadyRunning, UpstreamError
-from indexer.locks import run_lock
-from indexer.nightly import harvest_window, last_datestamp, nightly
+from indexer.pipeline.locks import run_lock
+from indexer.pipeline.nightly import harvest_window, last_datestamp, nightly
 from tests.arxiv_standin import ArxivStandin
 from tests.nightly_support import (
     base_settings,
@@ -42,10 +42,10 @@ def _missing(module: str) -> bool:
         return True
 
 
-needs_store = pytest.mark.skipif(_missing("indexer.store"), reason="indexer.store (upsert_papers, issue #3) not there yet")
+needs_store = pytest.mark.skipif(_missing("indexer.ingest.store"), reason="indexer.ingest.store (upsert_papers, issue #3) not there yet")
 needs_ingest = pytest.mark.skipif(
-    _missing("indexer.ingest.oai") or _missing("indexer.store"),
-    reason="indexer.ingest.oai (harvest_oai) / indexer.store (upsert_papers) from issue #3 not there yet",
+    _missing("indexer.ingest.oai") or _missing("indexer.ingest.store"),
+    reason="indexer.ingest.oai (harvest_oai) / indexer.ingest.store (upsert_papers) from issue #3 not there yet",
 )
 OLD = date(2014, 10, 1)  # the recorded pages hold datestamps 2014-11-18 .. 2015-01-03
 
@@ -87,7 +87,7 @@ def test_first_run_harvests_builds_and_publishes(tmp_path, standin):
     assert standin.count("ListRecords") == 2  # followed the resumption token
     assert runs(settings)[-1][0] == "ok"
 
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
 
     eng = SearchEngine.open(settings)
     for pid, title in titles(settings, harvested).items():

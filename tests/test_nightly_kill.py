@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.engine import SearchEngine
+from indexer.search.engine import SearchEngine
 from tests.arxiv_standin import ArxivStandin
 from tests.nightly_support import (
     base_settings,
@@ -55,7 +55,7 @@ def pause():
     time.sleep(600)
 
 if point == "bm25-commit":
-    from indexer.bm25 import BM25Index
+    from indexer.lexical.bm25 import BM25Index
     real_commit = BM25Index.commit
     def commit(self, *a, **k):
         out = real_commit(self, *a, **k)
@@ -63,7 +63,7 @@ if point == "bm25-commit":
         return out
     BM25Index.commit = commit
 elif point == "embedding":
-    from indexer.embeddings import EmbeddingStore
+    from indexer.dense.embeddings import EmbeddingStore
     real_add = EmbeddingStore.add
     def add(self, *a, **k):
         out = real_add(self, *a, **k)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.engine import SearchEngine
+from indexer.search.engine import SearchEngine
 from tests.arxiv_standin import ARXIV, ArxivStandin
 from tests.nightly_support import (
     base_settings,
@@ -50,8 +50,8 @@ def pause():
         f.write(str(os.getpid()))
     time.sleep(600)
 
-import indexer.nightly
-indexer.nightly._today = lambda: date.fromisoformat(today)
+import indexer.pipeline.nightly
+indexer.pipeline.nightly._today = lambda: date.fromisoformat(today)
 if point == "upsert":
     import indexer.ingest.oai as oai
     real_upsert = oai.upsert_batch
@@ -61,7 +61,7 @@ if point == "upsert":
         return out
     oai.upsert_batch = upsert_batch
 elif point == "build":
-    from indexer.bm25 import BM25Index
+    from indexer.lexical.bm25 import BM25Index
     real_commit = BM25Index.commit
     def commit(self, *a, **k):
         out = real_commit(self, *a, **k)

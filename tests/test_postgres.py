@@ -91,9 +91,9 @@ def test_upsert_is_idempotent_and_versions_update(pg_url, tmp_path):
     import sqlalchemy as sa
 
     from indexer.db import make_engine
+    from indexer.ingest.store import upsert_papers
     from indexer.migrate import upgrade
     from indexer.models import Paper, PaperCategory
-    from indexer.store import upsert_papers
 
     engine = make_engine(pg_url)
     try:

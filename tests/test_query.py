@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from indexer.errors import InvalidQuery
-from indexer.query import MAX_QUERY_CHARS, parse_query
-from indexer.tokenizer import tokenize
+from indexer.lexical.query import MAX_QUERY_CHARS, parse_query
+from indexer.text.tokenizer import tokenize
 
 
 def _atoms(q):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer import lexical, zh_en
-from indexer.related import author_keys, text_query
-from indexer.tokenizer import author_key
+from indexer.lexical import ranking as lexical
+from indexer.search.related import author_keys, text_query
+from indexer.text import zh_en
+from indexer.text.tokenizer import author_key
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -56,7 +57,7 @@ def test_relaxed_phrase_is_said_by_the_api_and_the_page(app_client):
 
 def test_feedback_keeps_the_best_match_and_adds_related_vocabulary(search_engine):
     state = search_engine._require()
-    from indexer.query import parse_query
+    from indexer.lexical.query import parse_query
 
     parsed = parse_query("graph neural networks for molecules")
     plain = lexical.rank(state.bm25, parsed, limit=10, feedback=False)

@@ -47,8 +47,8 @@ HOSTILE_IDS = [h["id"] for h in HOSTILE]
 def hostile_client(tmp_path_factory):
     from fastapi.testclient import TestClient
 
-    from indexer.build import build
     from indexer.ingest.jsonl import ingest_jsonl
+    from indexer.pipeline.build import build
     from service.app import create_app
 
     root = tmp_path_factory.mktemp("hostile")

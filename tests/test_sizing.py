@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from indexer.build import bm25_path
+from indexer.pipeline.build import bm25_path
 from service import sizing
 from service.sizing import index_bytes, memory_limit_bytes, plan_workers
 

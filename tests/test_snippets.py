@@ -8,9 +8,9 @@ import json
 import re
 from pathlib import Path
 
-from indexer.query import parse_query
-from indexer.snippets import highlight
-from indexer.tokenizer import tokenize
+from indexer.lexical.query import parse_query
+from indexer.text.snippets import highlight
+from indexer.text.tokenizer import tokenize
 
 SAMPLE = Path(__file__).resolve().parents[1] / "indexer" / "data" / "sample-papers.jsonl.gz"
 
@@ -72,7 +72,7 @@ def test_real_abstracts_keep_all_marked_words_in_the_window():
 
 def _reference_marks(text, terms):
     """The plain definition: every run of the word regex whose tokenizer terms meet the query's."""
-    from indexer.snippets import _RUN_RE
+    from indexer.text.snippets import _RUN_RE
 
     out = []
     for m in _RUN_RE.finditer(text):
@@ -85,7 +85,7 @@ def _reference_marks(text, terms):
 def test_marks_match_the_plain_definition():
     """The set-based matcher finds exactly the runs a word-by-word scan finds: joiners,
     underscores, digits, case and repeated words included, on hand-made and real text."""
-    from indexer.snippets import _matches
+    from indexer.text.snippets import _matches
 
     tricky = [
         "U-Net's don't -a a- 'b b' x--y co-operative state-of-the-art state of the art",

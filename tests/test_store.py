@@ -1,4 +1,4 @@
-"""The one write path (indexer.store.upsert_papers) on real papers from the bundled sample.
+"""The one write path (indexer.ingest.store.upsert_papers) on real papers from the bundled sample.
 
 Covers: insert, idempotency (unchanged rows keep their seq), newer versions update,
 older versions are ignored, missing optional fields keep stored values, deletion notices
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from indexer.ingest.records import PaperRecord
+from indexer.ingest.store import content_hash, database_stats, open_database, upsert_papers
 from indexer.models import Paper, PaperCategory
-from indexer.records import PaperRecord
-from indexer.store import content_hash, database_stats, open_database, upsert_papers
 from tests.conftest import make_settings, sample_records
 
 
@@ -151,7 +151,7 @@ def test_versions_and_urls_are_normalised_to_one_row(engine):
 
 
 def test_rows_cover_every_paper_column():
-    from indexer.store import _WRITE_COLUMNS, ROW_COLUMNS
+    from indexer.ingest.store import _WRITE_COLUMNS, ROW_COLUMNS
 
     assert set(_WRITE_COLUMNS) == {c.name for c in Paper.__table__.columns}
     assert _WRITE_COLUMNS[: len(ROW_COLUMNS)] == ROW_COLUMNS
@@ -181,7 +181,7 @@ def test_bulk_settings_are_put_back(engine):
 
 
 def test_rows_must_be_encoded_for_the_dialect(engine):
-    from indexer.store import encode_record, upsert_rows
+    from indexer.ingest.store import encode_record, upsert_rows
 
     rec = sample_records(1)[0].validate()
     with engine.begin() as conn, pytest.raises(TypeError):
@@ -191,7 +191,7 @@ def test_rows_must_be_encoded_for_the_dialect(engine):
 
 
 def test_a_failing_batch_is_not_half_written(engine, monkeypatch):
-    import indexer.store as store
+    import indexer.ingest.store as store
 
     recs = sample_records(30)
     upsert_papers(engine, copy.deepcopy(recs[:10]))

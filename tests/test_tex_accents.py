@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from indexer.tex_accents import paper_for_display, render_tex_accents
+from indexer.text.tex_accents import paper_for_display, render_tex_accents
 from tests.conftest import SAMPLE
 
 

@@ -1,4 +1,4 @@
-"""indexer.tokenizer: the terms every other part (index, queries, keywords, snippets)
+"""indexer.text.tokenizer: the terms every other part (index, queries, keywords, snippets)
 agrees on. Checked on hand-picked cases and on real abstracts from the bundled sample."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.tokenizer import (
+from indexer.text.tokenizer import (
     CHINESE_STOP_WORDS,
     ENGLISH_STOP_WORDS,
     Tokenizer,
@@ -117,7 +117,7 @@ def test_author_terms():
 def test_rust_and_python_jieba_segment_alike(monkeypatch):
     """cut_chinese uses rjieba when installed; pure-Python jieba is the fallback and must
     give the same words (same dictionary and algorithm) on real Chinese summaries."""
-    import indexer.tokenizer as tk
+    import indexer.text.tokenizer as tk
 
     pytest.importorskip("rjieba", reason="rjieba not installed: only the jieba path exists")
     with gzip.open(REPO / "indexer" / "data" / "sample-zh.jsonl.gz", "rt", encoding="utf-8") as f:

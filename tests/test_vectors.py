@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer.vectors import ExactIndex, HNSWIndex, build_index, top_k
+from indexer.dense.vectors import ExactIndex, HNSWIndex, build_index, top_k
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -98,7 +98,7 @@ def test_projected_graph_nominates_candidates_that_rescore_exactly(tmp_path):
     """A graph over PCA-projected vectors (fewer bytes per paper) still returns exact
     cosines, finds nearly the exact top 10, updates with the same projection, and refuses
     to load without the projection it was built with."""
-    from indexer.vectors import Projection
+    from indexer.dense.vectors import Projection
 
     m = _clustered(3000, dim=48)
     ann = HNSWIndex.build(m, graph_dims=16)
@@ -142,7 +142,7 @@ def test_exact_search_limits_blas_threads_only_for_the_query():
 def test_row_file_reads_the_rows_of_a_saved_matrix(tmp_path):
     """What a served store with a graph re-scores from: the same numbers as the array,
     row by row or by a list of rows, and clear errors past the end or on a cut file."""
-    from indexer.vectors import RowFile
+    from indexer.dense.vectors import RowFile
 
     m = np.random.default_rng(3).standard_normal((50, 12)).astype(np.float32)
     np.save(tmp_path / "v.npy", m)
@@ -166,7 +166,7 @@ def test_row_file_reads_the_rows_of_a_saved_matrix(tmp_path):
 def test_id_table_maps_rows_and_ids_both_ways_like_a_list_and_dict():
     """The served stores' compact id table answers exactly what the builder's list and dict
     answer, on real arXiv ids of both styles, and refuses duplicate ids."""
-    from indexer.idtable import IdTable
+    from indexer.dense.idtable import IdTable
 
     ids = ["2401.00007", "hep-th/9901001", "0704.0001", "math/0612345", "2312.17765", "1501.0001"]
     table = IdTable(ids)
@@ -185,7 +185,7 @@ def test_id_table_maps_rows_and_ids_both_ways_like_a_list_and_dict():
 def test_id_table_saved_and_mapped_answers_the_same(tmp_path):
     """What the service maps (no ids parsed, pages shared) equals the table it was saved
     from; a file whose halves disagree, or that is not a table, is refused."""
-    from indexer.idtable import IdTable
+    from indexer.dense.idtable import IdTable
 
     ids = ["2401.00007", "hep-th/9901001", "0704.0001", "math/0612345", "2312.17765", "1501.0001"]
     IdTable(ids).save(tmp_path / "t.npy")

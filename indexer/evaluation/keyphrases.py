@@ -26,8 +26,8 @@ import Stemmer
 
 from indexer.errors import InvalidInput
 from indexer.jsonlines import json_objects
-from indexer.keywords import DocFreqs, KeywordExtractor
-from indexer.tokenizer import analyse_extract_tags, default_tokenizer, has_cjk
+from indexer.text.keywords import DocFreqs, KeywordExtractor
+from indexer.text.tokenizer import analyse_extract_tags, default_tokenizer, has_cjk
 
 _WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
@@ -202,7 +202,7 @@ def yake_baseline(n: int = 3, top: int = 10) -> Extract:
 
 
 def jieba_baseline(top: int = 10) -> Extract:
-    """``jieba.analyse.extract_tags`` (TF-IDF over jieba words), via indexer.tokenizer."""
+    """``jieba.analyse.extract_tags`` (TF-IDF over jieba words), via indexer.text.tokenizer."""
     def run(title: str, text: str) -> list[str]:
         return analyse_extract_tags(f"{title}\n{text}" if title else text, top)
 

@@ -5,8 +5,8 @@ format, ``queries.tsv`` (``query_id<TAB>title``: each query is a paper of the co
 ``qrels.tsv`` (``query_id<TAB>doc_id<TAB>relevance``: the papers it cites or that cite it).
 
 Why through the whole product: the corpus is ingested by :func:`indexer.ingest.jsonl.ingest_jsonl`
-into a throw-away data directory, indexed by :func:`indexer.build.build`, and asked through
-:class:`indexer.engine.SearchEngine` — ``related(id)`` (the related-papers page and API) and
+into a throw-away data directory, indexed by :func:`indexer.pipeline.build.build`, and asked through
+:class:`indexer.search.engine.SearchEngine` — ``related(id)`` (the related-papers page and API) and
 ``similar_text(title + abstract)`` (``/api/similar``) — so the figures are what users get,
 old-style ids (``hep-th/9201001``) included. The query paper itself is never counted.
 Metrics as in :mod:`indexer.evaluation.retrieval` (nDCG@10, recall@10, MRR@10; binary gains).
@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from indexer.build import build
-from indexer.engine import SearchEngine
 from indexer.errors import InvalidInput, NotFound
 from indexer.evaluation.retrieval import Run, mrr_at_k, ndcg_at_k, recall_at_k
 from indexer.ingest.jsonl import ingest_jsonl
+from indexer.pipeline.build import build
+from indexer.search.engine import SearchEngine
 from indexer.settings import Settings
 
 K = 10

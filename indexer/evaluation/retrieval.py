@@ -1,10 +1,10 @@
 """Retrieval quality on BEIR-layout collections, measured through the product's own parts.
 
 Why a throw-away index: ``papers eval retrieval`` must measure what users get, so the
-BM25 side is our serving :class:`indexer.bm25.BM25Index` (same tokenizer, same query
+BM25 side is our serving :class:`indexer.lexical.bm25.BM25Index` (same tokenizer, same query
 parser, same title boost), built in a temporary directory so the main database and index
 are never touched; the dense side is our :class:`EmbeddingStore`; hybrid is
-:func:`indexer.fusion.hybrid`, the function the engine calls. Corpus vectors can be
+:func:`indexer.search.fusion.hybrid`, the function the engine calls. Corpus vectors can be
 cached (``cache_dir``) keyed by content hash, so repeated evaluations embed nothing.
 
 Metrics (standard, implemented here and unit-tested on hand-computed examples):
@@ -175,7 +175,7 @@ class Bm25Runner:
     """Our serving BM25 index over the collection, in a directory that is thrown away."""
 
     def __init__(self, data: BeirData, directory: Path, *, feedback: bool = True, translate: bool = True):
-        from indexer.bm25 import BM25Index, IndexedDoc
+        from indexer.lexical.bm25 import BM25Index, IndexedDoc
 
         self.corpus = data.corpus
         self.feedback = feedback
@@ -197,8 +197,10 @@ class Bm25Runner:
     def search(self, query: str, limit: int = CANDIDATES) -> tuple[Run, str, float, float]:
         """(BM25 run, text for the dense side, lexical evidence, BM25's fusion weight), exactly as the engine
         parses a query; a query the parser refuses is searched as a bag of its terms."""
-        from indexer import fusion, lexical, zh_en
-        from indexer.query import parse_query
+        from indexer.lexical import ranking as lexical
+        from indexer.lexical.query import parse_query
+        from indexer.search import fusion
+        from indexer.text import zh_en
 
         try:
             parsed = parse_query(query)
@@ -241,7 +243,7 @@ def corpus_store(
     With ``cache_dir``, vectors come from ``cache_dir/<model>`` keyed by the content hash
     of the embedded text; only texts not seen before are embedded, then the cache is saved.
     """
-    from indexer.embeddings import EmbeddingStore, embed_papers, get_embedder
+    from indexer.dense.embeddings import EmbeddingStore, embed_papers, get_embedder
 
     texts = {pid: doc_text(t, x) for pid, (t, x) in data.corpus.items()}
     keys = {pid: content_key(txt) for pid, txt in texts.items()}
@@ -273,7 +275,7 @@ def corpus_store(
 
 def dense_model_for(text: str, model: str, multilingual_model: str | None) -> str:
     """The engine's routing rule: text with CJK characters goes to the multilingual model."""
-    from indexer.tokenizer import has_cjk
+    from indexer.text.tokenizer import has_cjk
 
     if multilingual_model and has_cjk(text):
         return multilingual_model
@@ -385,8 +387,8 @@ def evaluate_retrieval(
 ) -> RetrievalResult:
     """Rank every judged query of a BEIR collection and score the ranking.
 
-    ``fusion_method`` None uses :func:`indexer.fusion.hybrid` (the engine's ranking);
-    ``rrf``/``zscore``/``minmax`` score plain :func:`indexer.fusion.fuse` variants.
+    ``fusion_method`` None uses :func:`indexer.search.fusion.hybrid` (the engine's ranking);
+    ``rrf``/``zscore``/``minmax`` score plain :func:`indexer.search.fusion.fuse` variants.
     ``precision`` and ``threads``: the embedders' (``PAPERS_EMBED_PRECISION``/``_THREADS``,
     passed by the caller as the build passes them).
     """
@@ -447,7 +449,7 @@ def _dense_or_hybrid_runs(data: BeirData, mode: str, lexical: Mapping[str, tuple
     extra["embedded_docs"] = embedded
     if mode == "dense":
         return dense
-    from indexer import fusion
+    from indexer.search import fusion
 
     runs: dict[str, Run] = {}
     for qid in data.queries:
@@ -481,7 +483,7 @@ def _dense_search(data: BeirData, route: Mapping[str, str], dense_text: Mapping[
         timings[f"embed_corpus_s[{m}]"] = round(time.perf_counter() - t, 2)
         qids = [q for q in route if route[q] == m]
         # queries go through the encoder the service uses (numpy BERT on CPU)
-        from indexer.embeddings import get_query_embedder
+        from indexer.dense.embeddings import get_query_embedder
 
         t = time.perf_counter()
         if qids:

@@ -1,5 +1,5 @@
-"""Ingestion sources. Each parses its input into :class:`indexer.records.PaperRecord` and
-writes through :func:`indexer.store.upsert_papers` / :func:`indexer.store.upsert_batch`.
+"""Ingestion sources. Each parses its input into :class:`indexer.ingest.records.PaperRecord` and
+writes through :func:`indexer.ingest.store.upsert_papers` / :func:`indexer.ingest.store.upsert_batch`.
 
 * :mod:`indexer.ingest.jsonl` — our JSONL format (``papers.jsonl.gz``), plain or gzip.
 * :mod:`indexer.ingest.kaggle` — the Kaggle ``arxiv-metadata-oai-snapshot.json`` lines.

@@ -20,10 +20,10 @@ from sqlalchemy import Engine
 
 from indexer.errors import InvalidInput, UpstreamError
 from indexer.ingest.http import PoliteClient, RetryableBody
+from indexer.ingest.records import InvalidRecord, PaperRecord, id_version, normalize_arxiv_id
 from indexer.ingest.runs import IngestReport, recorded_run
-from indexer.records import InvalidRecord, PaperRecord, id_version, normalize_arxiv_id
+from indexer.ingest.store import open_database, upsert_papers
 from indexer.settings import Settings
-from indexer.store import open_database, upsert_papers
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"

@@ -2,8 +2,8 @@
 
 Shared by the JSONL and Kaggle sources: they differ only in how one line becomes a
 :class:`PaperRecord`. Lines are read one at a time, parsed, validated and encoded into
-rows (:func:`indexer.store.encode_record`), grouped into batches and upserted one
-transaction per batch (:func:`indexer.store.upsert_rows`); a bad line is skipped and
+rows (:func:`indexer.ingest.store.encode_record`), grouped into batches and upserted one
+transaction per batch (:func:`indexer.ingest.store.upsert_rows`); a bad line is skipped and
 counted by line number.
 
 The pipeline: a forked parser process reads, decompresses, parses and encodes batch N+1
@@ -42,10 +42,9 @@ from sqlalchemy import Engine
 from tqdm import tqdm
 
 from indexer.errors import InvalidInput
+from indexer.ingest.records import InvalidRecord, PaperRecord
 from indexer.ingest.runs import IngestReport, recorded_run
-from indexer.records import InvalidRecord, PaperRecord
-from indexer.settings import Settings
-from indexer.store import (
+from indexer.ingest.store import (
     DEFAULT_BATCH,
     MAX_ERRORS,
     Row,
@@ -54,6 +53,7 @@ from indexer.store import (
     open_database,
     upsert_rows,
 )
+from indexer.settings import Settings
 
 try:  # orjson parses our lines ~3x faster; json is the fallback
     import orjson

@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from indexer.ingest.files import ingest_file
+from indexer.ingest.records import InvalidRecord, PaperRecord
 from indexer.ingest.runs import IngestReport
-from indexer.records import InvalidRecord, PaperRecord
+from indexer.ingest.store import DEFAULT_BATCH
 from indexer.settings import Settings
-from indexer.store import DEFAULT_BATCH
 
 
 def _day(value: object) -> date | None:

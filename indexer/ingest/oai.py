@@ -34,12 +34,12 @@ from sqlalchemy import Connection, Engine, select
 
 from indexer.errors import InvalidInput, UpstreamError
 from indexer.ingest.http import PoliteClient, RetryableBody
+from indexer.ingest.records import InvalidRecord, PaperRecord, clean_text
 from indexer.ingest.runs import IngestReport, recorded_run
+from indexer.ingest.store import dialect_insert, upsert_batch
 from indexer.models import HarvestState
-from indexer.records import InvalidRecord, PaperRecord, clean_text
 from indexer.runs import now
 from indexer.settings import Settings
-from indexer.store import dialect_insert, upsert_batch
 
 log = logging.getLogger(__name__)
 

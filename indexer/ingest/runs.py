@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from indexer.ingest.store import UpsertCounts
 from indexer.runs import finish_run, start_run
-from indexer.store import UpsertCounts
 
 
 @dataclass

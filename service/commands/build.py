@@ -1,6 +1,6 @@
 """`papers build`, `papers nightly`, `papers backfill kaggle`: the index-writing commands.
 
-Thin wrappers: the work is in :mod:`indexer.build` and :mod:`indexer.nightly`. Each
+Thin wrappers: the work is in :mod:`indexer.pipeline.build` and :mod:`indexer.pipeline.nightly`. Each
 prints one summary line on stdout (cron mails or logs it); progress and structured
 ``event=...`` log lines go to stderr. Exit codes: 0 done (also when there was nothing
 new), 75 another run holds the lock, 5 arXiv failed after retries, 6 storage problem
@@ -44,7 +44,7 @@ def build_cmd(no_embeddings: bool, device: str | None, full: bool, as_json: bool
     indexed, embedded and given keywords. Takes the index lock (exit 75 if another
     build or nightly holds it).
     """
-    from indexer.build import build
+    from indexer.pipeline.build import build
     from indexer.storage_errors import storage_errors
 
     settings = get_settings()
@@ -74,7 +74,7 @@ def nightly_cmd(
     Exit 0 when done or when there was nothing new; 75 when another run holds the lock.
     Safe to kill: the next run finishes the work.
     """
-    from indexer.nightly import nightly
+    from indexer.pipeline.nightly import nightly
 
     settings = get_settings()
     report = nightly(
@@ -101,7 +101,7 @@ def backfill_kaggle_cmd(file: Path, no_embeddings: bool, as_json: bool) -> None:
 
     Holds the index lock for the whole run, so a nightly started meanwhile exits 75.
     """
-    from indexer.nightly import backfill_kaggle
+    from indexer.pipeline.nightly import backfill_kaggle
 
     settings = get_settings()
     report = backfill_kaggle(settings, file, embeddings=not no_embeddings, progress=True)

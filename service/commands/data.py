@@ -1,6 +1,6 @@
 """`papers migrate`, `papers ingest ...`, `papers stats`: the database write path.
 
-Thin wrappers over :mod:`indexer.store` and :mod:`indexer.ingest`. Each ingest prints
+Thin wrappers over :mod:`indexer.ingest.store` and :mod:`indexer.ingest`. Each ingest prints
 one summary line on stdout (inserted / updated / unchanged / skipped) plus the first
 skipped records on stderr; ``--json`` prints the whole report as one JSON object.
 Every command brings the schema to head first, so a fresh data directory just works.
@@ -140,7 +140,7 @@ def ingest_oai_cmd(
     papers withdrawn.
     """
     from indexer.ingest.oai import harvest_oai
-    from indexer.store import open_database
+    from indexer.ingest.store import open_database
 
     settings = get_settings()
     report = harvest_oai(
@@ -156,7 +156,7 @@ def stats_cmd(as_json: bool) -> None:
     """Database statistics: papers, withdrawn, categories, newest dates, last ingest run,
     and the last embedding build's progress."""
     from indexer.embed_progress import describe, read_progress
-    from indexer.store import database_stats, open_database
+    from indexer.ingest.store import database_stats, open_database
 
     settings = get_settings()
     stats = database_stats(open_database(settings))

@@ -23,7 +23,7 @@ from indexer.jsonlines import json_objects
 from service.commands import get_settings
 
 if TYPE_CHECKING:
-    from indexer.keywords import DocFreqs
+    from indexer.text.keywords import DocFreqs
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def parse_lines(fh: IO[str], name: str) -> Iterator[tuple[object, str, str]]:
 
 def index_doc_freqs() -> DocFreqs:
     """The index's statistics when an index is built, else the shipped ones."""
-    from indexer.keywords import DocFreqs
+    from indexer.text.keywords import DocFreqs
 
     settings = get_settings()
     from indexer.paths import bm25_path
@@ -48,7 +48,7 @@ def index_doc_freqs() -> DocFreqs:
     path = bm25_path(settings)
     if path.is_dir():
         try:
-            from indexer.bm25 import BM25Index
+            from indexer.lexical.bm25 import BM25Index
 
             return DocFreqs.from_index(BM25Index.open(path, readonly=True))
         except Exception as e:  # an unreadable index must not stop keyword extraction
@@ -63,7 +63,7 @@ def index_doc_freqs() -> DocFreqs:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines output (the default is tab-separated text)")
 def keywords_cmd(file: IO[str], k: int, df_from_input: bool, as_json: bool) -> None:
     """Top-k keywords of each JSON line {id, title, text} of FILE (or stdin)."""
-    from indexer.keywords import DocFreqs, KeywordExtractor
+    from indexer.text.keywords import DocFreqs, KeywordExtractor
 
     name = getattr(file, "name", "-")
     name = "stdin" if name in ("-", "<stdin>") else name

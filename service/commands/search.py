@@ -33,7 +33,7 @@ def _date(_ctx, _param, value: str | None) -> date | None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text")
 def search_command(query, mode, cat, date_from, date_to, sort, page, size, as_json) -> None:
     """Search the local index: words, "phrases", -exclude, OR, ti:/au:/abs:/cat:/id: fields."""
-    from indexer.engine import SearchEngine
+    from indexer.search.engine import SearchEngine
 
     engine = SearchEngine.open(get_settings())
     res = engine.search(" ".join(query), mode=mode, cat=cat, date_from=date_from, date_to=date_to, sort=sort, page=page, size=size)

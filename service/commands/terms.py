@@ -2,8 +2,8 @@
 
 ``papers terms learn`` rebuilds it from (Chinese summary, English paper) pairs — rerun it
 when the corpus of summaries grows; ``papers terms translate`` shows what a query's Chinese
-parts are searched as. The learning itself is :mod:`indexer.zh_en_learn`; lookups
-:mod:`indexer.zh_en`.
+parts are searched as. The learning itself is :mod:`indexer.text.zh_en_learn`; lookups
+:mod:`indexer.text.zh_en`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def terms_group() -> None:
 @click.option("--min-df", type=click.IntRange(1), default=None, help="Pairs a term must occur in (default 5)")
 def learn_cmd(pairs_path: str, papers_path: str, out_path: str | None, min_df: int | None) -> None:
     """Learn the table from summary/paper pairs (Dice association of co-occurring terms)."""
-    from indexer import zh_en, zh_en_learn
+    from indexer.text import zh_en, zh_en_learn
 
     out = Path(out_path) if out_path else zh_en.TABLE_PATH
     kw = {"min_df": min_df} if min_df else {}
@@ -48,7 +48,7 @@ def learn_cmd(pairs_path: str, papers_path: str, out_path: str | None, min_df: i
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
 def translate_cmd(query: str, as_json: bool) -> None:
     """Show the English terms a query's Chinese parts are searched with."""
-    from indexer import zh_en
+    from indexer.text import zh_en
 
     if not query.strip():
         raise InvalidInput("empty query")

@@ -188,7 +188,7 @@ class NumpyBertEncoder:
         """One BLAS thread: a query's products are small, and a second thread only spins
         (measured in the service at 1M: 44–51 ms of server CPU per hybrid search with
         OpenBLAS's default threads, against 36 ms with torch on one thread)."""
-        from indexer.vectors import one_blas_thread
+        from indexer.dense.vectors import one_blas_thread
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with one_blas_thread():

@@ -12,8 +12,8 @@ keyword extraction over 60k real abstracts grew a worker by 347 MB (anonymous me
 
 from __future__ import annotations
 
-from indexer import phrases
-from indexer.tokenizer import default_tokenizer
+from indexer.text import phrases
+from indexer.text.tokenizer import default_tokenizer
 
 #: Entries each cache keeps in a service worker before it starts over.
 SERVING_ENTRIES = 50_000

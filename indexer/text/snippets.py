@@ -16,7 +16,7 @@ import threading
 from collections.abc import Collection
 from operator import itemgetter
 
-from indexer.tokenizer import cut_chinese, default_tokenizer, has_cjk
+from indexer.text.tokenizer import cut_chinese, default_tokenizer, has_cjk
 
 ELLIPSIS = "…"
 # word-ish runs: letters/digits (any script) joined by hyphens or apostrophes

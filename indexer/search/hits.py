@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from indexer.snippets import highlight
-from indexer.tex_accents import render_tex_accents as shown
+from indexer.text.snippets import highlight
+from indexer.text.tex_accents import render_tex_accents as shown
 
 
 @dataclass
@@ -66,7 +66,7 @@ class SearchResponse:
     arxiv_id: str | None = None  # set when the query named one paper (id or URL)
     relaxed: list[str] = field(default_factory=list)  # quoted phrases searched as words (lexical.rank)
     exact_total: int | None = None  # papers holding those phrases, when ``relaxed``
-    translated: str = ""  # what the Chinese parts were searched as (indexer.zh_en), for the page
+    translated: str = ""  # what the Chinese parts were searched as (indexer.text.zh_en), for the page
     fallback: str | None = None  # why ``mode`` is not the mode asked for (no dense space yet, …)
 
 
@@ -82,9 +82,9 @@ class DailyList:
 
 def build_hits(rows: Mapping[str, Any], ranked: Sequence[tuple[str, float]], terms: set[str],
                words: str | None = None) -> list[Hit]:
-    """Hits of ``ranked`` ids from their paper ``rows`` (:meth:`indexer.catalog.Catalog.rows`),
+    """Hits of ``ranked`` ids from their paper ``rows`` (:meth:`indexer.search.catalog.Catalog.rows`),
     with highlights of ``terms``; ``words`` (the query or keywords they came from) keeps the
-    marks to inflections of those words (indexer.snippets). Ids without a row and withdrawn
+    marks to inflections of those words (indexer.text.snippets). Ids without a row and withdrawn
     papers are left out."""
     hits = []
     for pid, score in ranked:

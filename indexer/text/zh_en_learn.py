@@ -22,7 +22,7 @@ Method (a rerunnable build step, minutes on two cores):
 - The table also records, for each English unit, its most frequent surface form
   ("knowledge distillation"), to show users what their query was translated to.
 
-Output: a gzip'd JSON table (:mod:`indexer.zh_en` reads it):
+Output: a gzip'd JSON table (:mod:`indexer.text.zh_en` reads it):
 ``{"version", "source", "params", "terms": {zh: [[english terms, dice], ...]}, "surface": {terms: text}}``.
 """
 
@@ -42,8 +42,11 @@ import numpy as np
 
 from indexer.atomic import replacing
 from indexer.errors import InvalidInput
-from indexer.tokenizer import CHINESE_STOP_WORDS, cut_chinese, default_tokenizer
-from indexer.zh_en import _CJK_RUN_RE, MAX_SPAN  # one definition of a unit for learning and lookup
+from indexer.text.tokenizer import CHINESE_STOP_WORDS, cut_chinese, default_tokenizer
+from indexer.text.zh_en import (  # one definition of a unit for learning and lookup
+    _CJK_RUN_RE,
+    MAX_SPAN,
+)
 
 log = logging.getLogger(__name__)
 

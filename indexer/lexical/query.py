@@ -12,7 +12,7 @@ Semantics (kept simple and close to Cool Papers):
   of plain words is just optional words; a group containing a phrase or a field is required
   (one of its alternatives must match).
 - A whole query that is an arXiv id or an abs/pdf URL sets :attr:`ParsedQuery.arxiv_id`.
-- Chinese works because words go through :mod:`indexer.tokenizer` (jieba on CJK runs).
+- Chinese works because words go through :mod:`indexer.text.tokenizer` (jieba on CJK runs).
 
 Errors are :class:`InvalidQuery` with a message fit for the user: empty query, query too
 long, unknown lower-case field (``foo:bar``), field without value, a query that is only
@@ -30,10 +30,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from indexer.catexpr import canonical_category
 from indexer.errors import InvalidQuery
-from indexer.records import InvalidRecord, normalize_arxiv_id
-from indexer.tokenizer import author_terms, default_tokenizer
+from indexer.ingest.records import InvalidRecord, normalize_arxiv_id
+from indexer.lexical.catexpr import canonical_category
+from indexer.text.tokenizer import author_terms, default_tokenizer
 
 MAX_QUERY_CHARS = 1000
 FIELDS = ("ti", "au", "abs", "cat", "id")

@@ -5,11 +5,11 @@ Why this way: keyphrases are overwhelmingly noun phrases ("graph neural networks
 is almost always punctuation, a function word, a verb or an adverb, and those are
 a closed-ish list plus a few suffix rules, so a split on them finds the noun phrases of
 scientific prose well enough (measured: docs/quality.md). Chinese gets
-jieba.posseg flags through :mod:`indexer.tokenizer` (the only module that calls jieba).
+jieba.posseg flags through :mod:`indexer.text.tokenizer` (the only module that calls jieba).
 
 A *chunk* is a maximal run of content words. Candidates are the chunk itself (trimmed to
 its noun-like ends) and, for long chunks, its sub-phrases; each candidate is keyed by its
-tokenizer terms joined with a space, the same key :class:`indexer.keywords.DocFreqs`
+tokenizer terms joined with a space, the same key :class:`indexer.text.keywords.DocFreqs`
 counts, so "Neural Networks" and "neural network" are one candidate.
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from indexer.tokenizer import CHINESE_STOP_WORDS, default_tokenizer, has_cjk, pos_cut_chinese
-from indexer.wordlists import COMPARATIVE, GERUND, VERB, verb_forms
+from indexer.text.tokenizer import CHINESE_STOP_WORDS, default_tokenizer, has_cjk, pos_cut_chinese
+from indexer.text.wordlists import COMPARATIVE, GERUND, VERB, verb_forms
 
 MAX_WORD_CHARS = 40  # longer "words" are URLs, formulas or junk, never keyword material
 MAX_WORDS = 5  # longest candidate kept whole; longer chunks contribute sub-phrases only
@@ -103,7 +103,7 @@ def _load_verbs() -> frozenset[str]:
 
 VERBS_FILE = "keyword-verbs.txt"
 _VERBS = _load_verbs()
-# Verb forms of the lexicon (indexer.wordlists): base and -s forms end a phrase like the
+# Verb forms of the lexicon (indexer.text.wordlists): base and -s forms end a phrase like the
 # learned verbs ("graph neural networks operate"), -ing forms may not start one,
 # comparatives may not end one.
 _VERB_FORMS = verb_forms()
@@ -385,7 +385,7 @@ def phrase_terms(surface: str) -> tuple[str, ...]:
 # (ends a chunk), content word, possessive (ends the chunk it closes)
 _PUNCT, _BREAK, _WORD, _POSS = ".", "b", "w", "p"
 _WORD_INFO: dict[str, tuple] = {}
-_WORD_INFO_LIMIT = 1_000_000  # words; a service lowers it (indexer.caches)
+_WORD_INFO_LIMIT = 1_000_000  # words; a service lowers it (indexer.search.caches)
 
 
 def set_word_info_limit(n: int) -> None:

@@ -2,7 +2,7 @@
 
 Why it is safe to run from cron and to kill at any moment:
 
-* One run at a time: the whole run holds the ``index`` lock (:mod:`indexer.locks`); a
+* One run at a time: the whole run holds the ``index`` lock (:mod:`indexer.pipeline.locks`); a
   second run raises :class:`AlreadyRunning` at once (exit code 75).
 * Harvesting is resumable and idempotent: ``harvest_oai`` commits each page with its
   resumption token, and ``upsert_papers`` keyed by arXiv id never duplicates a paper.
@@ -35,18 +35,18 @@ from typing import Any
 
 from sqlalchemy import Engine, func, inspect, select
 
-from indexer.build import build
 from indexer.db import engine_for, open_database
 from indexer.errors import InvalidInput, PapersError, StorageError
 from indexer.ingest.kaggle import ingest_kaggle
 from indexer.ingest.oai import OVERLAP, harvest_oai, harvest_source, last_datestamp, owed_window
-from indexer.locks import run_lock
 from indexer.models import HarvestState, Paper
 from indexer.paths import current_manifest
+from indexer.pipeline.build import build
+from indexer.pipeline.locks import run_lock
+from indexer.pipeline.verify import verify_published
 from indexer.runs import close_interrupted_runs, finish_run, start_run
 from indexer.settings import Settings
 from indexer.storage_errors import storage_errors
-from indexer.verify import verify_published
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from indexer.bm25 import BM25Index
 from indexer.errors import PapersError
+from indexer.lexical.bm25 import BM25Index
 from indexer.manifest import Manifest, read_manifest, sha256_file
 from indexer.paths import bm25_path
 from indexer.settings import Settings

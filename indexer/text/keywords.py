@@ -1,7 +1,7 @@
 """LLM-free keywords and keyphrases for any text, scored by corpus statistics.
 
 Why this design: keyphrases are noun phrases that are frequent in the document and rare
-in the corpus. So candidates come from :mod:`indexer.phrases` (stop-word/punctuation
+in the corpus. So candidates come from :mod:`indexer.text.phrases` (stop-word/punctuation
 chunks for English, jieba.posseg noun phrases for Chinese) and are scored TF-IDF-like:
 a saturating term frequency (long papers must not let frequent generic phrases run
 away), the inverse document frequency of the *phrase* (and of its words), a prior for
@@ -27,10 +27,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol
 
-from indexer.acronyms import acronym_key, definitions, expansion
-from indexer.phrases import collect_candidates, document_keys
-from indexer.tokenizer import default_tokenizer, has_cjk
-from indexer.wordlists import is_common_word
+from indexer.text.acronyms import acronym_key, definitions, expansion
+from indexer.text.phrases import collect_candidates, document_keys
+from indexer.text.tokenizer import default_tokenizer, has_cjk
+from indexer.text.wordlists import is_common_word
 
 STATS_FILE = "keyword-stats.json.gz"
 
@@ -185,7 +185,7 @@ class Keyword:
 
     keyword: str  # display phrase, surface form ("graph neural networks")
     weight: float  # relative score, the top keyword has 1.0
-    terms: tuple[str, ...]  # indexer.tokenizer terms of the phrase (for BM25 queries)
+    terms: tuple[str, ...]  # indexer.text.tokenizer terms of the phrase (for BM25 queries)
 
     def to_dict(self) -> dict:
         """``{"keyword", "weight"}`` as the API and the CLI show it (weight rounded)."""
@@ -353,7 +353,7 @@ def merge_variants(cands: dict[str, Any], text: str, title: str = "") -> dict[st
 
     - an acronym into its expansion, when the text defines it ("graph neural networks
       (GNNs)") or, failing that, when the text also uses the expansion the arXiv corpus
-      gives it (indexer.acronyms); "GNN" and "GNNs" both;
+      gives it (indexer.text.acronyms); "GNN" and "GNNs" both;
     - a plural acronym into the singular one ("LLMs" into "LLM");
     - phrases that differ only by a generic head noun ("graph neural network models",
       "graph neural networks"; "tamed euler scheme", "tamed euler method") are not

@@ -9,10 +9,10 @@ each hit and the ranking is:
 
 1. **The paper's text as the query**: its :data:`QUERY_TERMS` terms of highest tf·idf
    (:data:`TEXT_QUERY_TERMS` for a pasted text)
-   (title counted :data:`indexer.bm25.TITLE_REPEAT` times, as indexed), each weighted by
+   (title counted :data:`indexer.lexical.bm25.TITLE_REPEAT` times, as indexed), each weighted by
    its frequency in the paper; bounded so a long abstract costs what a short one does.
 2. **Co-authors**: papers that share an author (same last name and first initial,
-   :func:`indexer.tokenizer.author_key`) join the candidates, and every candidate gains
+   :func:`indexer.text.tokenizer.author_key`) join the candidates, and every candidate gains
    :data:`COAUTHOR_BONUS` × the best text score per shared author (at most
    :data:`COAUTHOR_CAP`). Researchers cite and continue their own and their co-authors'
    work; this lifts nDCG@10 from 0.42 to 0.49. A pasted text has no authors: step 1 alone.
@@ -25,10 +25,10 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-from indexer import fusion
-from indexer.bm25 import BM25Index
-from indexer.lexical import feedback_terms
-from indexer.tokenizer import author_key
+from indexer.lexical.bm25 import BM25Index
+from indexer.lexical.ranking import feedback_terms
+from indexer.search import fusion
+from indexer.text.tokenizer import author_key
 
 QUERY_TERMS = 30  # a paper's terms of highest tf·idf sent as its related query (with co-authors, related_hepth_dev lexical: 25: 0.476, 30: 0.482, 40: 0.490, all: 0.496); bounded for speed: 1M lexical p50 40: 22.5 ms, 30: 18.8 ms
 TEXT_QUERY_TERMS = 60  # the same for a pasted text, which has no co-authors to lean on (40: 0.403, 60: 0.415, all: 0.4175)
@@ -66,7 +66,7 @@ def rank_related(bm25: BM25Index, weights: Mapping[str, float], *, authors: Sequ
                  exclude: Sequence[str] = (), depth: int = DEPTH) -> list[tuple[str, float]]:
     """Candidates by text (``weights``), plus papers by the same authors, each scored by
     text plus the co-author bonus; best first. Shared authors are read from the index
-    (:meth:`indexer.bm25.BM25Index.text_and_coauthors`), so no database rows are needed."""
+    (:meth:`indexer.lexical.bm25.BM25Index.text_and_coauthors`), so no database rows are needed."""
     keys = sorted(author_keys(authors))[:MAX_AUTHORS]
     if not keys:
         ranked = {h.id: h.score for h in bm25.search_terms(weights, limit=depth, exclude_ids=tuple(exclude))} if weights else {}

@@ -3,7 +3,7 @@
 Why apart from the engine: following ``manifest.json`` (a cheap stat per request), loading
 a new version beside the old one and swapping it in by one attribute assignment, and
 keeping the query models loaded are the same whatever is ranked; the engine
-(:mod:`indexer.engine`) only asks for the loaded version (:meth:`PublishedIndex.require`).
+(:mod:`indexer.search.engine`) only asks for the loaded version (:meth:`PublishedIndex.require`).
 A running service switches versions without a restart or a failed request; a corrupt new
 version is refused and the loaded one keeps serving.
 """
@@ -15,18 +15,18 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from indexer.bm25 import BM25Index
-from indexer.caches import SERVING_ENTRIES
 from indexer.embed_progress import describe, read_progress
 from indexer.errors import IndexUnavailable
-from indexer.keywords import DocFreqs, KeywordExtractor
+from indexer.lexical.bm25 import BM25Index
 from indexer.manifest import Manifest, manifest_stamp
 from indexer.paths import bm25_path, current_manifest, embeddings_path
+from indexer.search.caches import SERVING_ENTRIES
 from indexer.settings import Settings
+from indexer.text.keywords import DocFreqs, KeywordExtractor
 
 # Logged under the engine's name, as before PublishedIndex was split out of it: operators
-# (and tests/test_cli_startup.py) read "indexer.engine loaded index version N".
-log = logging.getLogger("indexer.engine")
+# (and tests/test_cli_startup.py) read "indexer.search.engine loaded index version N".
+log = logging.getLogger("indexer.search.engine")
 
 
 @dataclass
@@ -115,7 +115,7 @@ class PublishedIndex:
         for model, info in manifest.embeddings.items():
             try:
                 # heavy: numpy and the vector indexes, loaded once a dense space is published
-                from indexer.embeddings import EmbeddingStore
+                from indexer.dense.embeddings import EmbeddingStore
 
                 store = EmbeddingStore(embeddings_path(self.settings, model), model)
                 store.load(info, readonly=True)
@@ -163,7 +163,7 @@ class PublishedIndex:
         with self._model_lock:  # one load per model, whichever thread asks first
             if model not in self._embedders:
                 # heavy: numpy, and the model's own libraries
-                from indexer.embeddings import get_query_embedder
+                from indexer.dense.embeddings import get_query_embedder
 
                 self._embedders[model] = get_query_embedder(
                     model, device=self.settings.embedding_device, encoder=self.settings.query_encoder,
@@ -180,7 +180,7 @@ class PublishedIndex:
                 df = DocFreqs.from_index(state.bm25, cache_limit=SERVING_ENTRIES)
             else:
                 df = DocFreqs.shipped()
-            self._extractor = KeywordExtractor(df, cache_limit=SERVING_ENTRIES)  # indexer.caches
+            self._extractor = KeywordExtractor(df, cache_limit=SERVING_ENTRIES)  # indexer.search.caches
             self._extractor_version = version
         return self._extractor
 

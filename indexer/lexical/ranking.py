@@ -1,10 +1,10 @@
 """The lexical ranking every caller shares: the engine (``--mode bm25`` and hybrid's BM25
 run), ``papers eval retrieval`` and the benchmarks rank a query through :func:`rank`.
 
-Two steps on top of :meth:`indexer.bm25.BM25Index.search`, each measured over all
+Two steps on top of :meth:`indexer.lexical.bm25.BM25Index.search`, each measured over all
 development collections (docs/quality.md):
 
-- **Translated Chinese terms** (:mod:`indexer.zh_en`): when a query names several, papers
+- **Translated Chinese terms** (:mod:`indexer.text.zh_en`): when a query names several, papers
   holding all of them rank first, then papers holding some (the same strict-then-relaxed
   merge as phrases).
 - **Quoted phrases that match nothing are relaxed.** A phrase is required, so a phrase no
@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from indexer.bm25 import TITLE_REPEAT, BM25Index, LexicalHit, relaxable_phrases
-from indexer.catexpr import CategoryExpr
-from indexer.query import ParsedQuery
-from indexer.tokenizer import Tokenizer, default_tokenizer, has_cjk
+from indexer.lexical.bm25 import TITLE_REPEAT, BM25Index, LexicalHit, relaxable_phrases
+from indexer.lexical.catexpr import CategoryExpr
+from indexer.lexical.query import ParsedQuery
+from indexer.text.tokenizer import Tokenizer, default_tokenizer, has_cjk
 
 FEEDBACK_DOCS = 10  # papers of the first pass that form the relevance model
 FEEDBACK_TERMS = 20  # expansion terms kept (10–30 is a plateau)
@@ -129,7 +129,7 @@ def rank(bm25: BM25Index, parsed: ParsedQuery, *, texts: TextsOf | None = None, 
     """The relevance-ordered window ``[offset, offset+limit)`` of ``parsed``: strict
     matches first, relaxed phrases after them when they do not fill the window, and
     RM3 feedback when ``texts`` is given and ``feedback`` is on. ``translated``: the
-    English alternatives of each of the query's Chinese terms (:attr:`indexer.zh_en.Translation.units`),
+    English alternatives of each of the query's Chinese terms (:attr:`indexer.text.zh_en.Translation.units`),
     searched beside it."""
     window = offset + limit
     search_kw: dict[str, Any] = {"cats": cats, "date_from": date_from, "date_to": date_to}

@@ -54,8 +54,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from indexer.batching import batched
 from indexer.db import open_database
+from indexer.ingest.records import InvalidRecord, PaperRecord
 from indexer.models import Paper, PaperCategory
-from indexer.records import InvalidRecord, PaperRecord
 from indexer.runs import MAX_ERRORS, last_run
 
 try:  # orjson: ~5x faster JSON text for the authors/categories columns

@@ -3,7 +3,7 @@
 Why: embedding the 8,000 sample papers in both dense spaces takes minutes on a quiet
 2-core machine (most of an hour on a busy one); until then hybrid search is BM25 only
 and Chinese queries find nothing. ``indexer/data/sample-embeddings.npz`` holds their
-vectors, keyed by content hash (:func:`indexer.store.content_hash`) and model, so a build
+vectors, keyed by content hash (:func:`indexer.ingest.store.content_hash`) and model, so a build
 copies the vectors of every paper whose hash matches and embeds only the rest.
 
 Format (``np.savez_compressed``, no pickles): ``hashes`` (raw sha1 digests, uint8 × 20),
@@ -28,7 +28,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-SEED_FILE = Path(__file__).parent / "data" / "sample-embeddings.npz"
+SEED_FILE = Path(__file__).parents[1] / "data" / "sample-embeddings.npz"
 SPOT_CHECK = 4  # seeded papers re-embedded to confirm the installed model gives their vectors
 MIN_AGREEMENT = 0.99  # int8 seeds agree above 0.9999; another model is far below
 

@@ -3,13 +3,13 @@
 Why one facade: the HTTP API, the web UI, feeds and `papers search` must rank
 identically, so ranking lives here once. The engine ranks; it composes
 
-- :class:`indexer.published.PublishedIndex`: the published version it follows (BM25 index,
+- :class:`indexer.search.published.PublishedIndex`: the published version it follows (BM25 index,
   embedding stores), the query models, warm-up — :meth:`reload_if_changed` is a cheap
   stat per request, and a new version is swapped in without a restart or a failed request;
-- :class:`indexer.catalog.Catalog`: the SQL reads (paper rows, stored keywords, day
+- :class:`indexer.search.catalog.Catalog`: the SQL reads (paper rows, stored keywords, day
   listings, counts), which return rows, never hits;
-- :mod:`indexer.hits`: ranked ids turned into hits (and hits into JSON);
-- :class:`indexer.search_request.SearchRequest`: the parameters of a search and their limits.
+- :mod:`indexer.search.hits`: ranked ids turned into hits (and hits into JSON);
+- :class:`indexer.search.search_request.SearchRequest`: the parameters of a search and their limits.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from indexer import fusion, lexical, zh_en
-from indexer import related as related_ranking
-from indexer.bm25 import relaxable_phrases
-from indexer.catalog import Catalog
-from indexer.catexpr import CategoryExpr, parse_category_expr
 from indexer.db import open_database
 from indexer.embed_progress import describe
 from indexer.errors import DenseUnavailable, InvalidInput, InvalidQuery, NotFound
-from indexer.hits import DailyList, Hit, SearchResponse, build_hits
-from indexer.keywords import Keyword
-from indexer.published import PublishedIndex, PublishedVersion
-from indexer.query import ParsedQuery, parse_query
-from indexer.records import InvalidRecord, normalize_arxiv_id
-from indexer.search_request import (
+from indexer.ingest.records import InvalidRecord, normalize_arxiv_id
+from indexer.lexical import ranking as lexical
+from indexer.lexical.bm25 import relaxable_phrases
+from indexer.lexical.catexpr import CategoryExpr, parse_category_expr
+from indexer.lexical.query import ParsedQuery, parse_query
+from indexer.search import fusion
+from indexer.search import related as related_ranking
+from indexer.search.catalog import Catalog
+from indexer.search.hits import DailyList, Hit, SearchResponse, build_hits
+from indexer.search.published import PublishedIndex, PublishedVersion
+from indexer.search.search_request import (
     DAILY_PAGE_SIZE,
     DEFAULT_MODE,
     DEFAULT_PAGE_SIZE,
@@ -47,7 +47,9 @@ from indexer.search_request import (
     check_page,
 )
 from indexer.settings import Settings
-from indexer.tokenizer import default_tokenizer, has_cjk
+from indexer.text import zh_en
+from indexer.text.keywords import Keyword
+from indexer.text.tokenizer import default_tokenizer, has_cjk
 
 _SIDE_POOL: ThreadPoolExecutor | None = None
 _SIDE_POOL_LOCK = threading.Lock()
@@ -110,7 +112,7 @@ class SearchEngine:
     def open(cls, settings: Settings) -> SearchEngine:
         return cls(settings)
 
-    # -- versions (indexer.published) ---------------------------------------------------
+    # -- versions (indexer.search.published) ---------------------------------------------------
     @property
     def ready(self) -> bool:
         return self.published.ready
@@ -274,7 +276,7 @@ class SearchEngine:
                           relaxed=relaxed, exact_total=0 if relaxed else None)
 
     def _lexical(self, state: PublishedVersion, s: _Search) -> SearchResponse:
-        """BM25 ranking (indexer.lexical.rank), by relevance or ❤-ordered."""
+        """BM25 ranking (indexer.lexical.ranking.rank), by relevance or ❤-ordered."""
         parsed, req = s.parsed, s.req
         tr = _translation(parsed.text)
         prefs_order = req.sort == "prefs"
@@ -340,7 +342,7 @@ class SearchEngine:
     def _fuse(self, lex: list[tuple[str, float]], dense: list[tuple[str, float]], text: str,
               evidence: float | None = None, aux: list[tuple[str, float]] | None = None,
               lex_weight: float = fusion.LEX_WEIGHT) -> list[tuple[str, float]]:
-        """Hybrid ranking (indexer.fusion.hybrid): each run weighted by how sure its
+        """Hybrid ranking (indexer.search.fusion.hybrid): each run weighted by how sure its
         retriever is about this text, so neither drags the other down."""
         fused = fusion.hybrid(lex, dense, query=text, evidence=evidence, dense_model=self._dense_space(text),
                               aux=aux or [], aux_model=self.settings.multilingual_model or None, lex_weight=lex_weight)
@@ -392,7 +394,7 @@ class SearchEngine:
         return self.catalog.rows(ids)
 
     def _hits(self, ranked: Sequence[tuple[str, float]], terms: set[str], words: str | None = None) -> list[Hit]:
-        """Hits with highlights of ``terms`` (indexer.hits.build_hits)."""
+        """Hits with highlights of ``terms`` (indexer.search.hits.build_hits)."""
         return build_hits(self._rows([i for i, _ in ranked]), ranked, terms, words)
 
     # -- papers -------------------------------------------------------------------------
@@ -468,9 +470,9 @@ class SearchEngine:
         return hits
 
     def related(self, paper_id: str, k: int = 10, *, dense_weight: float | None = None) -> list[Hit]:
-        """Papers related to one paper (indexer.related: its text as the query, co-authors,
+        """Papers related to one paper (indexer.search.related: its text as the query, co-authors,
         fused with its embedding neighbours, ``dense_weight`` defaulting to
-        :data:`indexer.related.DENSE_WEIGHT`); each hit says which of the paper's keywords
+        :data:`indexer.search.related.DENSE_WEIGHT`); each hit says which of the paper's keywords
         it shares."""
         state = self._require()
         src = self._source(paper_id)
@@ -490,7 +492,7 @@ class SearchEngine:
 
     def similar_text(self, text: str, k: int = 20, *, dense_weight: float | None = None) -> list[Hit]:
         """Related work for any pasted text (English or Chinese): the text as the query
-        (indexer.related), fused with its dense neighbours; explained by its keywords."""
+        (indexer.search.related), fused with its dense neighbours; explained by its keywords."""
         if not text or not text.strip():
             raise InvalidInput("text is empty")
         state = self._require()

@@ -3,7 +3,7 @@
 Why this engine (measurements in docs/bm25-engine.md): tantivy gives BM25 scoring,
 positions for phrases, incremental add/delete, segment merges and an on-disk index that
 opens in milliseconds, all in compiled code. Text analysis stays ours: each field holds
-:mod:`indexer.tokenizer` terms joined by spaces and tantivy's built-in ``whitespace``
+:mod:`indexer.text.tokenizer` terms joined by spaces and tantivy's built-in ``whitespace``
 analyser only splits them, so jieba, stemming and compound handling are identical for
 documents, queries, keywords and the rank-bm25 reference.
 
@@ -44,11 +44,11 @@ import tantivy
 from tantivy import Occur, Query
 
 from indexer.atomic import atomic_write_bytes
-from indexer.catexpr import CategoryExpr, category_terms
 from indexer.errors import IndexUnavailable, InvalidQuery, StorageError
+from indexer.lexical.catexpr import CategoryExpr, category_terms
+from indexer.lexical.query import TEXT, Atom, Clause, ParsedQuery
 from indexer.paths import BM25_INDEX_DIR, BM25_SCHEMA_VERSION
-from indexer.query import TEXT, Atom, Clause, ParsedQuery
-from indexer.tokenizer import (
+from indexer.text.tokenizer import (
     TOKENIZER_VERSION,
     Tokenizer,
     author_key,

@@ -14,11 +14,11 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from indexer.embeddings import is_multilingual
-from indexer.tokenizer import default_tokenizer, has_cjk
+from indexer.dense.embeddings import is_multilingual
+from indexer.text.tokenizer import default_tokenizer, has_cjk
 
 if TYPE_CHECKING:  # a type only: fusion needs no query parser at run time
-    from indexer.query import ParsedQuery
+    from indexer.lexical.query import ParsedQuery
 
 Run = Sequence[tuple[Hashable, float]]
 

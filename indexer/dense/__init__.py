@@ -1,0 +1,1 @@
+"""Dense search: embedders, the vector store, HNSW/exact indexes."""

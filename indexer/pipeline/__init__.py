@@ -1,0 +1,1 @@
+"""The write side above ingestion: build, nightly, the index lock, embedding progress, verification."""

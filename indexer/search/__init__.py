@@ -1,0 +1,1 @@
+"""The read side: the engine that answers search, related, similar and lists from published artifacts."""
