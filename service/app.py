@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,7 +69,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     yield
+
+
+#: How long a thread holding the GIL runs before a waiting one gets it (Python's default:
+#: 5 ms). A search releases and retakes the GIL many times (tantivy, SQLite, the socket);
+#: beside a CPU-bound request in the same worker (keyword extraction over 200k characters),
+#: each retake waited up to 5 ms, and another client's search p50 went from 6 ms to 25-31
+#: ms in 2 of 4 runs of tests/test_abusive_client.py. With 1 ms the heavy request gives
+#: way sooner.
+SWITCH_INTERVAL = 0.001
 
 
 #: glibc malloc arenas a worker may create. By default every thread that allocates can get
