@@ -130,15 +130,16 @@ class ExactIndex:
 
 
 class RowFile:
-    """Rows of a float32 ``.npy`` matrix read on demand with ``pread``: what a served
+    """Rows of a float32 ``.npy`` matrix read on demand (one row with ``pread``, a search's
+    rows through a mapping that lives for one call, see :meth:`_gather`): what a served
     store with a graph re-scores from.
 
     Why not a memory map: a search re-scores a few hundred scattered rows, but every
     fault on a mapping of cached file pages maps the 64 KB around it too (the kernel's
     fault-around, which ignores MADV_RANDOM), so after a thousand searches a 1M-row
-    mapping had 1.4 GB of the 1.5 GB file in the process's resident set. ``pread``
-    copies just the rows (≈ 1 µs each); the file stays in the page cache, shared and
-    reclaimable, and out of every worker's RSS.
+    mapping had 1.4 GB of the 1.5 GB file in the process's resident set. Copying just the
+    rows keeps the file in the page cache, shared and reclaimable, and out of every
+    worker's RSS.
     """
 
     def __init__(self, path: Path):
