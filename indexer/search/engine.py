@@ -267,9 +267,8 @@ class SearchEngine:
         """Matching papers newest first; quoted phrases nothing holds are searched as words."""
         parsed, cats, req = s.parsed, s.cats, s.req
         res = state.bm25.search(parsed, cats=cats, date_from=req.date_from, date_to=req.date_to, sort="date", offset=s.offset, limit=s.limit)
-        relaxed: list[str] = []
-        if res.total == 0 and relaxable_phrases(parsed):
-            relaxed = relaxable_phrases(parsed)
+        relaxed: list[str] = relaxable_phrases(parsed) if res.total == 0 else []
+        if relaxed:
             res = state.bm25.search(parsed, cats=cats, date_from=req.date_from, date_to=req.date_to, sort="date", offset=s.offset, limit=s.limit, relax=True)
         ranked = [(h.id, h.score) for h in res.hits]
         return s.response(res.total, self._hits(ranked, set(parsed.positive_terms), s.q),
